@@ -1,0 +1,36 @@
+# deepbloom: the two commands a newcomer runs are `make train` and `make test`; both build .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+# A local Flowers102 copy: $DEEPBLOOM_DATA if set, else ../shared/data/flowers-102 when it exists (the course machines).
+SHARED := $(abspath ../shared/data/flowers-102)
+export DEEPBLOOM_DATA ?= $(if $(wildcard $(SHARED)/setid.mat),$(SHARED),)
+
+.PHONY: env train test export readme
+
+$(BIN)/.installed: settings.ini setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+env: $(BIN)/.installed
+
+# Train on Flowers102 (official split) and score the 6,149 test photos; prints one JSON line.
+train: env
+	$(BIN)/deepbloom-train --split official
+
+# Every notebook, top to bottom, offline on CPU; then check deepbloom/ matches the notebooks.
+test: env
+	$(BIN)/nbdev_test --n_workers 2 --timing
+	$(BIN)/nbdev_export
+	git diff --exit-code --stat -- deepbloom || (echo "deepbloom/ does not match the notebooks: run nbdev_export" && exit 1)
+	@echo "notebooks: $$(ls nbs/[0-9]*.ipynb nbs/index.ipynb | wc -l) passed, 0 failed"
+
+export:
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
+
+# README.md from nbs/index.ipynb (nbdev_readme needs Quarto, which the docs workflow has)
+readme: env
+	$(BIN)/jupyter nbconvert --to markdown --stdout --log-level WARN nbs/index.ipynb > README.md
