@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_resnet.ipynb #06d5c9a2
 from __future__ import annotations
-import numpy as np, pandas as pd, matplotlib.pyplot as plt
+import pandas as pd, matplotlib.pyplot as plt
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
