@@ -13,7 +13,7 @@ from fastai.learner import Learner, load_learner
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 from .data import flowers_path, heldout, image_dls, image_items, RGBImage
-from .transfer import LITE0, STRATEGIES, arch_stats, make_learner, fit_transfer, monitor_items
+from .transfer import LITE0, arch_stats, make_learner, fit_transfer, monitor_items
 from .gradcam import learner_cam, cam_overlay
 
 # %% auto #0
