@@ -12,9 +12,12 @@ from fastcore.script import call_parse, Param, store_true
 from fastai.learner import Learner, load_learner
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
+from fastai.callback.progress import CSVLogger
 from .data import flowers_path, heldout, image_dls, image_items, RGBImage
 from .transfer import LITE0, arch_stats, make_learner, fit_transfer, monitor_items
 from .gradcam import learner_cam, cam_overlay
+from .runs import log_run, read_runs, RUNS_FILE
+from .deploy import OnnxClassifier
 
 # %% auto #0
 __all__ = ['train_classifier', 'load_model', 'predict_images', 'save_cams', 'train', 'predict']
@@ -35,25 +38,35 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      monitor:int|None=2, # validation photos per class to report on after each epoch (None: all)
                      out:str|Path='models/deepbloom.pkl', # where the exported learner is saved
                      num_workers:int|None=None, # data-loading processes (default: one per core)
+                     runs:str|Path|None=None, # the run log to append this run to (lesson 80); default `runs.jsonl` beside `out`
                     ) -> dict: # the metrics and the settings that produced them
-    "Train a flower classifier with the course's current recipe, score it once on the held-out photos, and export it"
+    "Train a flower classifier with the course's current recipe, score it once on the held-out photos, and export it (with its metrics beside it as JSON), and log the run"
     t0 = time.time()
     items = image_items(flowers_path(data) if data is None else data, split, seed=seed)
     test = heldout(items)
     dls = image_dls(monitor_items(items, monitor), size=size, bs=bs, stats=arch_stats(arch), seed=seed, num_workers=num_workers)
     set_seed(seed, reproducible=True)
     learn = make_learner(dls, arch, pretrained, weights)
-    if pretrained: fit_transfer(learn, strategy, epochs, lr, div)
-    else: learn.fit_one_cycle(epochs, lr)
+    out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
+    history = CSVLogger(str(out.with_suffix('.history.csv').absolute()))   # fastai's per-epoch log
+    tf = time.time()
+    if pretrained: fit_transfer(learn, strategy, epochs, lr, div, cbs=history)
+    else: learn.fit_one_cycle(epochs, lr, cbs=history)
     t1 = time.time()
     probs, targs = learn.get_preds(dl=dls.test_dl(test, with_labels=True))
-    out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
     learn.export(out.absolute())
-    return dict(accuracy=round(accuracy(probs, targs).item(), 4), n_test=len(test), n_train=len(dls.train_ds), n_classes=len(dls.vocab),
-                arch=arch, strategy=strategy if pretrained else 'scratch', size=size, epochs=epochs, lr=lr, div=div, bs=bs,
-                split=split if 'test' in set(items.set) or split == 'random' else 'folder', seed=seed,
-                device=torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', model=str(out),
-                train_seconds=round(t1 - t0, 1), seconds=round(time.time() - t0, 1))
+    res = dict(accuracy=round(accuracy(probs, targs).item(), 4), n_test=len(test), n_train=len(dls.train_ds), n_classes=len(dls.vocab),
+               arch=arch, strategy=_strategy_name(strategy, pretrained), size=size, epochs=epochs, lr=lr, div=div, bs=bs,
+               split=split if 'test' in set(items.set) or split == 'random' else 'folder', seed=seed,
+               device=torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', model=str(out),
+               train_seconds=round(t1 - t0, 1), seconds=round(time.time() - t0, 1),
+               recipe=f"{arch} · {_strategy_name(strategy, pretrained)} · {size}px · {epochs}ep · lr {lr:g}/{div:g}", data=str(Path(items.fname.iloc[0]).parent.parent),
+               images_per_s=round(len(dls.train_ds) * epochs / (t1 - tf), 1), history=str(history.fname))
+    out.with_suffix('.json').write_text(json.dumps(res) + '\n')   # the model's card: what it scored, and how it was made
+    log_run(res, runs or out.parent/RUNS_FILE)
+    return res
+
+def _strategy_name(strategy, pretrained): return strategy if pretrained else 'scratch'
 
 # %% ../nbs/90_cli.ipynb #bc7764b0
 def load_model(fname:str|Path, # a learner saved by `train_classifier` / `deepbloom-train`
@@ -95,7 +108,7 @@ def save_cams(learn:Learner, # from `load_model`
 @contextlib.contextmanager
 def _cli_errors(prog):
     try: yield
-    except (FileNotFoundError, ValueError, ConnectionError) as e:  # ImageReadError is a ValueError
+    except (FileNotFoundError, ValueError, ConnectionError, ImportError) as e:  # ImageReadError is a ValueError
         print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
 
 @call_parse
@@ -114,25 +127,30 @@ def train(data:str=None, # Flowers102 folder (or its parent), or a folder with o
           monitor:int=2, # validation photos per class to report on after each epoch (0: all)
           out:str='models/deepbloom.pkl', # where to save the trained model
           num_workers:int=None, # data-loading processes (default: one per core)
+          runs:str=None, # the run log to append to (default: runs.jsonl beside --out); see deepbloom-runs
          ):
     "Train a flower classifier, score it once on the held-out photos, save it, and print the metrics as one JSON line"
     with _cli_errors('deepbloom-train'), contextlib.redirect_stdout(sys.stderr):
-        res = train_classifier(data, split, arch, strategy, epochs, size, bs, lr, div, seed, not scratch, weights, monitor or None, out, num_workers)
+        res = train_classifier(data, split, arch, strategy, epochs, size, bs, lr, div, seed, not scratch, weights, monitor or None, out, num_workers, runs)
     print(json.dumps(res), flush=True)
 
 @call_parse
 def predict(images:Param("image files", str, nargs='+'), # image files to classify
-            model:str='models/deepbloom.pkl', # a model saved by deepbloom-train
+            model:str='models/deepbloom.pkl', # a model saved by deepbloom-train (.pkl), or exported by deepbloom-export (.onnx)
             topk:int=5, # how many classes to show per image
             json_lines:store_true=False, # print one JSON object per image instead of a table
             cam:str=None, # also save the Grad-CAM overlay of the top class to this .png (several images: CAM_1.png, CAM_2.png, ...)
            ):
     "Name the flowers in IMAGES: the top-k classes with their probabilities"
     with _cli_errors('deepbloom-predict'):
-        learn = load_model(model)
-        with contextlib.redirect_stdout(sys.stderr):
-            preds = predict_images(learn, images, topk)
-            cams = save_cams(learn, images, cam) if cam else [None] * len(images)
+        if Path(model).suffix.lower() == '.onnx':   # onnxruntime only (lesson 81)
+            if cam: raise ValueError("--cam needs the fastai model (.pkl): an ONNX file cannot give the gradients Grad-CAM uses.")
+            preds, cams = OnnxClassifier(model).predict(images, topk), [None] * len(images)
+        else:
+            learn = load_model(model)
+            with contextlib.redirect_stdout(sys.stderr):
+                preds = predict_images(learn, images, topk)
+                cams = save_cams(learn, images, cam) if cam else [None] * len(images)
     for img, top, c in zip(images, preds, cams):
         if json_lines: print(json.dumps(dict(image=str(img), top=[dict(name=n, prob=p) for n, p in top], **({'cam': str(c)} if c else {}))))
         else: print(img, *[f'  {p:6.1%}  {n}' for n, p in top], *([f'  Grad-CAM overlay: {c}'] if c else []), sep='\n')

@@ -26,7 +26,7 @@ __all__ = ['FLOWERS_ENV', 'FLOWERS_FILES', 'FLOWER_NAMES', 'SYNTHETIC_SPECIES', 
 
 # %% ../nbs/01_data.ipynb #0422818a
 FLOWERS_ENV = 'DEEPBLOOM_DATA'  # environment variable naming a local Flowers102 folder
-FLOWERS_FILES = ('jpg', 'imagelabels.mat', 'setid.mat')
+FLOWERS_FILES = ('jpg', 'imagelabels.mat', 'setid.mat')  # what a Flowers102 folder holds (torchvision's layout)
 
 def _is_flowers(p:Path): return all((p/f).exists() for f in FLOWERS_FILES)
 

@@ -37,7 +37,10 @@ class ResBlock(nn.Module):
 
 class PlainBlock(ResBlock):
     "`ResBlock` without the shortcut: relu(F(x)), the same layers F and depth"
-    def __init__(self, ni:int, nf:int, stride:int=1): super().__init__(ni, nf, stride); self.shortcut = None
+    def __init__(self, ni:int, # input channels
+                 nf:int, # output channels
+                 stride:int=1, # 2 halves the image
+                ): super().__init__(ni, nf, stride); self.shortcut = None
     def forward(self, x): return self.act(self.convs(x))
 
 # %% ../nbs/03_resnet.ipynb #e01f3822

