@@ -4,15 +4,18 @@
 
 # %% ../nbs/90_cli.ipynb #70d86a53
 from __future__ import annotations
-import contextlib, json, sys, time
+import contextlib, json, os, random, sys, time
+import numpy as np
 from pathlib import Path
 import torch
 from PIL import Image
 from fastcore.script import call_parse, Param, store_true
 from fastai.learner import Learner, load_learner
 from fastai.metrics import accuracy
-from fastai.torch_core import set_seed
+from fastai.torch_core import set_seed, rank_distrib, num_distrib
 from fastai.callback.progress import CSVLogger
+from fastai.callback.core import Callback, CancelEpochException
+from fastcore.basics import noop
 from .data import flowers_path, heldout, image_dls, image_items, RGBImage
 from .transfer import LITE0, arch_stats, make_learner, fit_transfer, monitor_items
 from .gradcam import learner_cam, cam_overlay
@@ -20,7 +23,65 @@ from .runs import log_run, read_runs, RUNS_FILE
 from .deploy import OnnxClassifier
 
 # %% auto #0
-__all__ = ['train_classifier', 'load_model', 'predict_images', 'save_cams', 'train', 'predict']
+__all__ = ['data_parallel', 'Checkpoint', 'train_classifier', 'load_model', 'predict_images', 'save_cams', 'train', 'predict']
+
+# %% ../nbs/90_cli.ipynb #95268180
+def _broadcast(self, t, rank):
+    "`DistributedDL._broadcast` for any backend: CUDA tensors for nccl, CPU tensors for gloo"
+    t = torch.tensor(t, dtype=torch.long)
+    if torch.distributed.get_backend() == 'nccl': t = t.cuda()
+    torch.distributed.broadcast(t, rank)
+    return t.cpu().tolist()
+
+@contextlib.contextmanager
+def data_parallel(learn:Learner, # the learner to train
+                 ):
+    "Inside, `learn` trains data-parallel when this is one of several processes (`torchrun`, `accelerate launch`); with one process, nothing changes"
+    if num_distrib() <= 1: yield learn; return
+    from fastai.distributed import DistributedDL, teardown_distrib
+    old, DistributedDL._broadcast = DistributedDL._broadcast, _broadcast
+    try:
+        with learn.distrib_ctx(sync_bn=torch.cuda.is_available(), cpu=not torch.cuda.is_available()): yield learn
+    finally:
+        DistributedDL._broadcast = old
+        teardown_distrib(); os.environ['WORLD_SIZE'] = '1'   # after the fit each process works alone (the first one scores and saves)
+
+# %% ../nbs/90_cli.ipynb #95c197b0
+class Checkpoint(Callback):
+    "Save weights, optimizer, epoch and every random state after each epoch; with `resume`, start from that file"
+    order = 65  # after the loggers (60) have set up, before anything else sees a skipped epoch
+    def __init__(self, fname:str|Path, # the checkpoint file
+                 config:dict, # the run's settings: a resumed run must have the same
+                 resume:bool=False, # load `fname` when the fit starts and skip the epochs it has done
+                ):
+        self.fname, self.config, self.resume, self.start = Path(fname), config, resume, 0
+
+    def _dl(self):  # the training DataLoader, under the data-parallel wrapper if there is one
+        dl = self.dls.train
+        return dl.dl if type(dl).__name__ == 'DistributedDL' else dl
+
+    def before_fit(self):
+        if not self.resume: return
+        if not self.fname.is_file(): raise FileNotFoundError(f"No checkpoint at {self.fname}: there is no interrupted run to resume; run without --resume.")
+        st = torch.load(self.fname, weights_only=False)   # our own file: it holds random states, which are not tensors
+        diff = {k: (v, self.config.get(k)) for k, v in st['config'].items() if self.config.get(k) != v}
+        if diff: raise ValueError(f"{self.fname} was saved by a run with other settings ({', '.join(f'{k}: {a} there, {b} here' for k, (a, b) in diff.items())}): resume with the same settings, or start afresh.")
+        self.learn.model.load_state_dict(st['model']); self.learn.opt.load_state_dict(st['opt'])
+        random.setstate(st['random']); np.random.set_state(st['numpy']); torch.set_rng_state(st['torch']); self._dl().rng.setstate(st['dl'])
+        self.start, self.logger = st['epoch'] + 1, self.learn.logger
+        self.learn.logger = noop                                         # no rows for the skipped epochs in the printout or the history
+
+    def before_epoch(self):
+        if self.epoch < self.start: raise CancelEpochException
+        if self.epoch == self.start and self.start: self.learn.logger = self.logger
+
+    def after_epoch(self):
+        if self.epoch < self.start: return
+        tmp = self.fname.with_suffix('.tmp')
+        torch.save(dict(model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch, config=self.config,
+                        random=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(), dl=self._dl().rng.getstate()), tmp)
+        tmp.replace(self.fname)                                          # atomic: a kill while saving leaves the previous checkpoint intact
+
 
 # %% ../nbs/90_cli.ipynb #f67824ee
 def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-folder per class; None: `$DEEPBLOOM_DATA`, else download
@@ -39,6 +100,8 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      out:str|Path='models/deepbloom.pkl', # where the exported learner is saved
                      num_workers:int|None=None, # data-loading processes (default: one per core)
                      runs:str|Path|None=None, # the run log to append this run to (lesson 80); default `runs.jsonl` beside `out`
+                     resume:bool=False, # continue an interrupted run from its checkpoint (`out` with suffix `.ckpt.pth`), with the same settings
+                     cbs:list|None=None, # more fastai callbacks for the fit
                     ) -> dict: # the metrics and the settings that produced them
     "Train a flower classifier with the course's current recipe, score it once on the held-out photos, and export it (with its metrics beside it as JSON), and log the run"
     t0 = time.time()
@@ -48,20 +111,31 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
     set_seed(seed, reproducible=True)
     learn = make_learner(dls, arch, pretrained, weights)
     out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
-    history = CSVLogger(str(out.with_suffix('.history.csv').absolute()))   # fastai's per-epoch log
+    history = CSVLogger(str(out.with_suffix('.history.csv').absolute()), append=resume)   # fastai's per-epoch log
+    config = dict(data=str(data), split=split, arch=arch, strategy=strategy, epochs=epochs, size=size, bs=bs, lr=lr, div=div, seed=seed, pretrained=pretrained, monitor=monitor)
+    ckpt = Checkpoint(out.with_suffix('.ckpt.pth'), config, resume)
+    if resume and num_distrib() > 1: raise ValueError("--resume works with one process: resume the run without torchrun/accelerate launch.")
+    fcbs, world = [*([history, ckpt] if rank_distrib() == 0 else []), *(cbs or [])], max(num_distrib(), 1)   # one process writes the files
     tf = time.time()
-    if pretrained: fit_transfer(learn, strategy, epochs, lr, div, cbs=history)
-    else: learn.fit_one_cycle(epochs, lr, cbs=history)
-    t1 = time.time()
+    with data_parallel(learn):
+        if pretrained: fit_transfer(learn, strategy, epochs, lr, div, cbs=fcbs)
+        else: learn.fit_one_cycle(epochs, lr, cbs=fcbs)
+    t1, n_batches = time.time(), len(learn.recorder.losses)               # (scoring resets the recorder)
+    if rank_distrib(): return {}                                           # the other processes only trained
     probs, targs = learn.get_preds(dl=dls.test_dl(test, with_labels=True))
     learn.export(out.absolute())
+    ckpt.fname.unlink(missing_ok=True)                                     # finished: nothing left to resume
+    if resume:                                                             # the resumed part appended its own header: keep the first
+        h = Path(history.fname); lines = h.read_text().splitlines()
+        h.write_text('\n'.join(lines[:1] + [l for l in lines[1:] if l != lines[0]]) + '\n')
     res = dict(accuracy=round(accuracy(probs, targs).item(), 4), n_test=len(test), n_train=len(dls.train_ds), n_classes=len(dls.vocab),
                arch=arch, strategy=_strategy_name(strategy, pretrained), size=size, epochs=epochs, lr=lr, div=div, bs=bs,
                split=split if 'test' in set(items.set) or split == 'random' else 'folder', seed=seed,
                device=torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', model=str(out),
                train_seconds=round(t1 - t0, 1), seconds=round(time.time() - t0, 1),
                recipe=f"{arch} · {_strategy_name(strategy, pretrained)} · {size}px · {epochs}ep · lr {lr:g}/{div:g}", data=str(Path(items.fname.iloc[0]).parent.parent),
-               images_per_s=round(len(dls.train_ds) * epochs / (t1 - tf), 1), history=str(history.fname))
+               images_per_s=round(len(dls.train_ds) * (epochs - ckpt.start) / (t1 - tf), 1), history=str(history.fname), resumed_at_epoch=ckpt.start or None,
+               processes=world, train_batches=n_batches)
     out.with_suffix('.json').write_text(json.dumps(res) + '\n')   # the model's card: what it scored, and how it was made
     log_run(res, runs or out.parent/RUNS_FILE)
     return res
@@ -128,11 +202,12 @@ def train(data:str=None, # Flowers102 folder (or its parent), or a folder with o
           out:str='models/deepbloom.pkl', # where to save the trained model
           num_workers:int=None, # data-loading processes (default: one per core)
           runs:str=None, # the run log to append to (default: runs.jsonl beside --out); see deepbloom-runs
+          resume:store_true=False, # continue an interrupted run (same settings) from its checkpoint, OUT with suffix .ckpt.pth
          ):
-    "Train a flower classifier, score it once on the held-out photos, save it, and print the metrics as one JSON line"
+    "Train a flower classifier, score it once on the held-out photos, save it, and print the metrics as one JSON line; run it with `torchrun`/`accelerate launch` to train on several devices"
     with _cli_errors('deepbloom-train'), contextlib.redirect_stdout(sys.stderr):
-        res = train_classifier(data, split, arch, strategy, epochs, size, bs, lr, div, seed, not scratch, weights, monitor or None, out, num_workers, runs)
-    print(json.dumps(res), flush=True)
+        res = train_classifier(data, split, arch, strategy, epochs, size, bs, lr, div, seed, not scratch, weights, monitor or None, out, num_workers, runs, resume)
+    if res: print(json.dumps(res), flush=True)                      # with several processes, the first one reports
 
 @call_parse
 def predict(images:Param("image files", str, nargs='+'), # image files to classify
