@@ -17,9 +17,12 @@ from fastai.callback.progress import CSVLogger
 from fastai.callback.core import Callback, CancelEpochException
 from fastcore.basics import noop
 from .data import flowers_path, heldout, image_dls, image_items, RGBImage
+from fastai.callback.mixup import MixUp, CutMix
+from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from .transfer import LITE0, arch_stats, make_learner, fit_transfer, monitor_items
+from .tricks import class_weights, ProgressiveResize, score_heldout
 from .gradcam import learner_cam, cam_overlay
-from .runs import log_run, read_runs, RUNS_FILE
+from .runs import log_run, log_mlflow, read_runs, RUNS_FILE
 from .deploy import OnnxClassifier
 
 # %% auto #0
@@ -102,6 +105,14 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      runs:str|Path|None=None, # the run log to append this run to (lesson 80); default `runs.jsonl` beside `out`
                      resume:bool=False, # continue an interrupted run from its checkpoint (`out` with suffix `.ckpt.pth`), with the same settings
                      cbs:list|None=None, # more fastai callbacks for the fit
+                     label_smoothing:float=0.1, # label smoothing of the loss (lesson 08); 0: plain cross-entropy
+                     mixup:float=0, # MixUp's alpha (fastai's `MixUp`, lesson 08); 0: off
+                     cutmix:float=0, # CutMix's alpha (fastai's `CutMix`, lesson 08); 0: off
+                     progressive:int|None=None, # train the first half of the epochs at this size (`ProgressiveResize`); None: off
+                     weighted:bool=False, # weight the loss by inverse class frequency (`class_weights`)
+                     tta:int=0, # augmented passes averaged into the final scoring (`score_heldout`); 0: one plain pass
+                     name:str|None=None, # a name for the run in the log, e.g. the trick it tries
+                     mlflow:bool=False, # also log the run to MLflow (`log_mlflow`; `pip install deepbloom[mlflow]`)
                     ) -> dict: # the metrics and the settings that produced them
     "Train a flower classifier with the course's current recipe, score it once on the held-out photos, and export it (with its metrics beside it as JSON), and log the run"
     t0 = time.time()
@@ -109,35 +120,41 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
     test = heldout(items)
     dls = image_dls(monitor_items(items, monitor), size=size, bs=bs, stats=arch_stats(arch), seed=seed, num_workers=num_workers)
     set_seed(seed, reproducible=True)
-    learn = make_learner(dls, arch, pretrained, weights)
+    loss = dict(loss_func=LabelSmoothingCrossEntropyFlat(weight=class_weights(items), eps=label_smoothing) if label_smoothing else CrossEntropyLossFlat(weight=class_weights(items))) if weighted else {}
+    learn = make_learner(dls, arch, pretrained, weights, label_smoothing, **loss)
     out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
     history = CSVLogger(str(out.with_suffix('.history.csv').absolute()), append=resume)   # fastai's per-epoch log
-    config = dict(data=str(data), split=split, arch=arch, strategy=strategy, epochs=epochs, size=size, bs=bs, lr=lr, div=div, seed=seed, pretrained=pretrained, monitor=monitor)
+    config = dict(data=str(data), split=split, arch=arch, strategy=strategy, epochs=epochs, size=size, bs=bs, lr=lr, div=div, seed=seed, pretrained=pretrained, monitor=monitor,
+                  label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted)
     ckpt = Checkpoint(out.with_suffix('.ckpt.pth'), config, resume)
     if resume and num_distrib() > 1: raise ValueError("--resume works with one process: resume the run without torchrun/accelerate launch.")
-    fcbs, world = [*([history, ckpt] if rank_distrib() == 0 else []), *(cbs or [])], max(num_distrib(), 1)   # one process writes the files
+    tricks = [*([MixUp(mixup)] if mixup else []), *([CutMix(cutmix)] if cutmix else []), *([ProgressiveResize(progressive)] if progressive else [])]
+    fcbs, world = [*([history, ckpt] if rank_distrib() == 0 else []), *tricks, *(cbs or [])], max(num_distrib(), 1)   # one process writes the files
     tf = time.time()
     with data_parallel(learn):
         if pretrained: fit_transfer(learn, strategy, epochs, lr, div, cbs=fcbs)
         else: learn.fit_one_cycle(epochs, lr, cbs=fcbs)
     t1, n_batches = time.time(), len(learn.recorder.losses)               # (scoring resets the recorder)
     if rank_distrib(): return {}                                           # the other processes only trained
-    probs, targs = learn.get_preds(dl=dls.test_dl(test, with_labels=True))
+    scored = score_heldout(learn, test, tta, seed=seed)
     learn.export(out.absolute())
     ckpt.fname.unlink(missing_ok=True)                                     # finished: nothing left to resume
     if resume:                                                             # the resumed part appended its own header: keep the first
         h = Path(history.fname); lines = h.read_text().splitlines()
         h.write_text('\n'.join(lines[:1] + [l for l in lines[1:] if l != lines[0]]) + '\n')
-    res = dict(accuracy=round(accuracy(probs, targs).item(), 4), n_test=len(test), n_train=len(dls.train_ds), n_classes=len(dls.vocab),
+    extra = ' · '.join(f'{k} {v:g}' for k, v in dict(ls=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive or 0, weighted=weighted, tta=tta).items() if v != (0.1 if k == 'ls' else 0))
+    res = dict(**scored, name=name, n_train=len(dls.train_ds), n_classes=len(dls.vocab),
                arch=arch, strategy=_strategy_name(strategy, pretrained), size=size, epochs=epochs, lr=lr, div=div, bs=bs,
                split=split if 'test' in set(items.set) or split == 'random' else 'folder', seed=seed,
                device=torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', model=str(out),
                train_seconds=round(t1 - t0, 1), seconds=round(time.time() - t0, 1),
-               recipe=f"{arch} · {_strategy_name(strategy, pretrained)} · {size}px · {epochs}ep · lr {lr:g}/{div:g}", data=str(Path(items.fname.iloc[0]).parent.parent),
+               label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted,
+               recipe=f"{arch} · {_strategy_name(strategy, pretrained)} · {size}px · {epochs}ep · lr {lr:g}/{div:g}" + (f' · {extra}' if extra else ''), data=str(Path(items.fname.iloc[0]).parent.parent),
                images_per_s=round(len(dls.train_ds) * (epochs - ckpt.start) / (t1 - tf), 1), history=str(history.fname), resumed_at_epoch=ckpt.start or None,
                processes=world, train_batches=n_batches)
     out.with_suffix('.json').write_text(json.dumps(res) + '\n')   # the model's card: what it scored, and how it was made
     log_run(res, runs or out.parent/RUNS_FILE)
+    if mlflow: log_mlflow(res, files=[history.fname, out.with_suffix('.json')])
     return res
 
 def _strategy_name(strategy, pretrained): return strategy if pretrained else 'scratch'
@@ -203,10 +220,19 @@ def train(data:str=None, # Flowers102 folder (or its parent), or a folder with o
           num_workers:int=None, # data-loading processes (default: one per core)
           runs:str=None, # the run log to append to (default: runs.jsonl beside --out); see deepbloom-runs
           resume:store_true=False, # continue an interrupted run (same settings) from its checkpoint, OUT with suffix .ckpt.pth
+          label_smoothing:float=0.1, # label smoothing of the loss (0: plain cross-entropy)
+          mixup:float=0, # MixUp's alpha (0: off)
+          cutmix:float=0, # CutMix's alpha (0: off)
+          progressive:int=0, # train the first half of the epochs at this image size (0: off)
+          weighted:store_true=False, # weight the loss by inverse class frequency
+          tta:int=0, # test-time augmentation: augmented passes averaged into the final scoring (0: off)
+          name:str=None, # a name for this run in the run log
+          mlflow:store_true=False, # also log the run to MLflow (./mlruns, or $MLFLOW_TRACKING_URI); needs deepbloom[mlflow]
          ):
     "Train a flower classifier, score it once on the held-out photos, save it, and print the metrics as one JSON line; run it with `torchrun`/`accelerate launch` to train on several devices"
     with _cli_errors('deepbloom-train'), contextlib.redirect_stdout(sys.stderr):
-        res = train_classifier(data, split, arch, strategy, epochs, size, bs, lr, div, seed, not scratch, weights, monitor or None, out, num_workers, runs, resume)
+        res = train_classifier(data, split, arch, strategy, epochs, size, bs, lr, div, seed, not scratch, weights, monitor or None, out, num_workers, runs, resume,
+                               label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive or None, weighted=weighted, tta=tta, name=name, mlflow=mlflow)
     if res: print(json.dumps(res), flush=True)                      # with several processes, the first one reports
 
 @call_parse

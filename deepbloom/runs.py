@@ -12,7 +12,8 @@ import torch
 from fastcore.script import call_parse, Param
 
 # %% auto #0
-__all__ = ['RUNS_FILE', 'TABLE_COLS', 'git_commit', 'run_env', 'log_run', 'read_runs', 'runs_table', 'show_runs']
+__all__ = ['RUNS_FILE', 'TABLE_COLS', 'MLFLOW_METRICS', 'git_commit', 'run_env', 'log_run', 'read_runs', 'runs_table',
+           'log_mlflow', 'show_runs']
 
 # %% ../nbs/80_runs.ipynb #5db9d7a2
 RUNS_FILE = 'runs.jsonl'  # the run log's file name: `deepbloom-train` keeps it beside the model it saves
@@ -85,6 +86,32 @@ def runs_table(runs:pd.DataFrame|str|Path, # from `read_runs`, or a run log's pa
     if best_by: df = df.drop_duplicates(best_by)
     cols = [c for c in cols if c in df]
     return '\n'.join(['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)] + ['| ' + ' | '.join(_cell(v) for v in r) + ' |' for r in df[cols].itertuples(index=False)])
+
+# %% ../nbs/80_runs.ipynb #d428895f
+MLFLOW_METRICS = ('accuracy', 'accuracy_no_tta', 'seconds', 'train_seconds', 'score_seconds', 'images_per_s')  # record keys logged as MLflow metrics; the rest are parameters
+
+def log_mlflow(record:dict, # a run record (`log_run` returns one)
+               files:list=(), # files to attach as artifacts; a `*.history.csv` from fastai's `CSVLogger` also becomes per-epoch metrics
+               experiment:str='deepbloom', # the MLflow experiment
+               uri:str|None=None, # tracking URI; default `$MLFLOW_TRACKING_URI`, else the folder `mlruns`
+              ) -> str: # the MLflow run id
+    "Log one run to MLflow: settings as parameters, outcomes as metrics, per-epoch history as curves, files as artifacts"
+    try: import mlflow
+    except ImportError: raise ImportError("MLflow logging needs MLflow: pip install 'deepbloom[mlflow]' (or mlflow), or run without --mlflow.") from None
+    uri = uri or os.environ.get('MLFLOW_TRACKING_URI') or 'mlruns'
+    if ':' not in uri:                                                   # a local folder: MLflow 3's file store, opted in to
+        os.environ.setdefault('MLFLOW_ALLOW_FILE_STORE', 'true'); uri = Path(uri).absolute().as_uri()
+    mlflow.set_tracking_uri(uri); mlflow.set_experiment(experiment)
+    metrics = {k: record[k] for k in MLFLOW_METRICS if isinstance(record.get(k), (int, float))}
+    params = {k: str(v)[:500] for k, v in record.items() if k not in metrics and v is not None}
+    with mlflow.start_run(run_name=record.get('name') or record.get('recipe')) as run:
+        mlflow.log_params(params); mlflow.log_metrics(metrics)
+        for f in map(Path, files):
+            mlflow.log_artifact(str(f))
+            if f.name.endswith('.history.csv'):
+                for r in pd.read_csv(f).to_dict('records'):
+                    mlflow.log_metrics({f'epoch_{k}': v for k, v in r.items() if k not in ('epoch', 'time')}, step=int(r['epoch']))
+    return run.info.run_id
 
 # %% ../nbs/80_runs.ipynb #2a07a814
 @call_parse
