@@ -108,9 +108,9 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      label_smoothing:float=0.1, # label smoothing of the loss (lesson 08); 0: plain cross-entropy
                      mixup:float=0, # MixUp's alpha (fastai's `MixUp`, lesson 08); 0: off
                      cutmix:float=0, # CutMix's alpha (fastai's `CutMix`, lesson 08); 0: off
-                     progressive:int|None=None, # train the first half of the epochs at this size (`ProgressiveResize`); None: off
+                     progressive:float=0, # train the first half of the epochs at this fraction of `size` (`ProgressiveResize`); 0: off
                      weighted:bool=False, # weight the loss by inverse class frequency (`class_weights`)
-                     tta:int=0, # augmented passes averaged into the final scoring (`score_heldout`); 0: one plain pass
+                     tta:int|str=0, # test-time augmentation in the final scoring (`score_heldout`): `n` random passes, or 'flip'; 0: one plain pass
                      name:str|None=None, # a name for the run in the log, e.g. the trick it tries
                      mlflow:bool=False, # also log the run to MLflow (`log_mlflow`; `pip install deepbloom[mlflow]`)
                     ) -> dict: # the metrics and the settings that produced them
@@ -128,7 +128,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                   label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted)
     ckpt = Checkpoint(out.with_suffix('.ckpt.pth'), config, resume)
     if resume and num_distrib() > 1: raise ValueError("--resume works with one process: resume the run without torchrun/accelerate launch.")
-    tricks = [*([MixUp(mixup)] if mixup else []), *([CutMix(cutmix)] if cutmix else []), *([ProgressiveResize(progressive)] if progressive else [])]
+    tricks = [*([MixUp(mixup)] if mixup else []), *([CutMix(cutmix)] if cutmix else []), *([ProgressiveResize(round(size * progressive))] if progressive else [])]
     fcbs, world = [*([history, ckpt] if rank_distrib() == 0 else []), *tricks, *(cbs or [])], max(num_distrib(), 1)   # one process writes the files
     tf = time.time()
     with data_parallel(learn):
@@ -142,7 +142,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
     if resume:                                                             # the resumed part appended its own header: keep the first
         h = Path(history.fname); lines = h.read_text().splitlines()
         h.write_text('\n'.join(lines[:1] + [l for l in lines[1:] if l != lines[0]]) + '\n')
-    extra = ' · '.join(f'{k} {v:g}' for k, v in dict(ls=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive or 0, weighted=weighted, tta=tta).items() if v != (0.1 if k == 'ls' else 0))
+    extra = ' · '.join(f'{k} {v}' for k, v in dict(ls=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=tta).items() if v != (0.1 if k == 'ls' else 0))
     res = dict(**scored, name=name, n_train=len(dls.train_ds), n_classes=len(dls.vocab),
                arch=arch, strategy=_strategy_name(strategy, pretrained), size=size, epochs=epochs, lr=lr, div=div, bs=bs,
                split=split if 'test' in set(items.set) or split == 'random' else 'folder', seed=seed,
@@ -223,16 +223,16 @@ def train(data:str=None, # Flowers102 folder (or its parent), or a folder with o
           label_smoothing:float=0.1, # label smoothing of the loss (0: plain cross-entropy)
           mixup:float=0, # MixUp's alpha (0: off)
           cutmix:float=0, # CutMix's alpha (0: off)
-          progressive:int=0, # train the first half of the epochs at this image size (0: off)
+          progressive:float=0, # train the first half of the epochs at this fraction of --size, e.g. 0.8 (0: off)
           weighted:store_true=False, # weight the loss by inverse class frequency
-          tta:int=0, # test-time augmentation: augmented passes averaged into the final scoring (0: off)
+          tta:str='0', # test-time augmentation in the final scoring: N random augmented passes averaged in, or 'flip' for the mirror image (0: off)
           name:str=None, # a name for this run in the run log
           mlflow:store_true=False, # also log the run to MLflow (./mlruns, or $MLFLOW_TRACKING_URI); needs deepbloom[mlflow]
          ):
     "Train a flower classifier, score it once on the held-out photos, save it, and print the metrics as one JSON line; run it with `torchrun`/`accelerate launch` to train on several devices"
     with _cli_errors('deepbloom-train'), contextlib.redirect_stdout(sys.stderr):
         res = train_classifier(data, split, arch, strategy, epochs, size, bs, lr, div, seed, not scratch, weights, monitor or None, out, num_workers, runs, resume,
-                               label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive or None, weighted=weighted, tta=tta, name=name, mlflow=mlflow)
+                               label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=int(tta) if str(tta).isdigit() else tta, name=name, mlflow=mlflow)
     if res: print(json.dumps(res), flush=True)                      # with several processes, the first one reports
 
 @call_parse
