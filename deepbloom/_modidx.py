@@ -159,4 +159,5 @@ d = { 'settings': { 'branch': 'main',
                                   'deepbloom.tricks.plot_tricks': ('tricks.html#plot_tricks', 'deepbloom/tricks.py'),
                                   'deepbloom.tricks.run_tricks': ('tricks.html#run_tricks', 'deepbloom/tricks.py'),
                                   'deepbloom.tricks.score_heldout': ('tricks.html#score_heldout', 'deepbloom/tricks.py'),
-                                  'deepbloom.tricks.tricks_table': ('tricks.html#tricks_table', 'deepbloom/tricks.py')}}}
+                                  'deepbloom.tricks.tricks_table': ('tricks.html#tricks_table', 'deepbloom/tricks.py'),
+                                  'deepbloom.tricks.tta_preds': ('tricks.html#tta_preds', 'deepbloom/tricks.py')}}}

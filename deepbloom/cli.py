@@ -20,7 +20,7 @@ from .data import flowers_path, heldout, image_dls, image_items, RGBImage
 from fastai.callback.mixup import MixUp, CutMix
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from .transfer import LITE0, arch_stats, make_learner, fit_transfer, monitor_items
-from .tricks import class_weights, ProgressiveResize, score_heldout
+from .tricks import class_weights, ProgressiveResize, score_heldout, tta_preds
 from .gradcam import learner_cam, cam_overlay
 from .runs import log_run, log_mlflow, read_runs, RUNS_FILE
 from .deploy import OnnxClassifier
@@ -105,10 +105,10 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      runs:str|Path|None=None, # the run log to append this run to (lesson 80); default `runs.jsonl` beside `out`
                      resume:bool=False, # continue an interrupted run from its checkpoint (`out` with suffix `.ckpt.pth`), with the same settings
                      cbs:list|None=None, # more fastai callbacks for the fit
-                     label_smoothing:float=0.1, # label smoothing of the loss (lesson 08); 0: plain cross-entropy
+                     label_smoothing:float=0, # label smoothing of the loss (lessons 04, 08); 0: plain cross-entropy
                      mixup:float=0, # MixUp's alpha (fastai's `MixUp`, lesson 08); 0: off
                      cutmix:float=0, # CutMix's alpha (fastai's `CutMix`, lesson 08); 0: off
-                     progressive:float=0, # train the first half of the epochs at this fraction of `size` (`ProgressiveResize`); 0: off
+                     progressive:float=0.8, # train the first half of the epochs at this fraction of `size` (`ProgressiveResize`, lesson 08); 0: off
                      weighted:bool=False, # weight the loss by inverse class frequency (`class_weights`)
                      tta:int|str=0, # test-time augmentation in the final scoring (`score_heldout`): `n` random passes, or 'flip'; 0: one plain pass
                      name:str|None=None, # a name for the run in the log, e.g. the trick it tries
@@ -142,14 +142,14 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
     if resume:                                                             # the resumed part appended its own header: keep the first
         h = Path(history.fname); lines = h.read_text().splitlines()
         h.write_text('\n'.join(lines[:1] + [l for l in lines[1:] if l != lines[0]]) + '\n')
-    extra = ' · '.join(f'{k} {v}' for k, v in dict(ls=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=tta).items() if v != (0.1 if k == 'ls' else 0))
+    extra = ''.join(f' · {k} {v}' for k, v in dict(mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=tta).items() if v)
     res = dict(**scored, name=name, n_train=len(dls.train_ds), n_classes=len(dls.vocab),
                arch=arch, strategy=_strategy_name(strategy, pretrained), size=size, epochs=epochs, lr=lr, div=div, bs=bs,
                split=split if 'test' in set(items.set) or split == 'random' else 'folder', seed=seed,
                device=torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', model=str(out),
                train_seconds=round(t1 - t0, 1), seconds=round(time.time() - t0, 1),
                label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted,
-               recipe=f"{arch} · {_strategy_name(strategy, pretrained)} · {size}px · {epochs}ep · lr {lr:g}/{div:g}" + (f' · {extra}' if extra else ''), data=str(Path(items.fname.iloc[0]).parent.parent),
+               recipe=f"{arch} · {_strategy_name(strategy, pretrained)} · {size}px · {epochs}ep · lr {lr:g}/{div:g} · ls {label_smoothing:g}{extra}", data=str(Path(items.fname.iloc[0]).parent.parent),
                images_per_s=round(len(dls.train_ds) * (epochs - ckpt.start) / (t1 - tf), 1), history=str(history.fname), resumed_at_epoch=ckpt.start or None,
                processes=world, train_batches=n_batches)
     out.with_suffix('.json').write_text(json.dumps(res) + '\n')   # the model's card: what it scored, and how it was made
@@ -173,10 +173,11 @@ def load_model(fname:str|Path, # a learner saved by `train_classifier` / `deepbl
 def predict_images(learn:Learner, # from `load_model`
                    images:list, # image paths (or bytes)
                    topk:int=5, # how many classes to return per image
+                   tta:int|str=0, # test-time augmentation, as `deepbloom-train --tta` scored it (`tta_preds`): `n` random passes or 'flip'
                   ) -> list: # per image, a list of (class name, probability), most likely first
     "The `topk` most likely classes of each image"
     dl = learn.dls.test_dl([RGBImage.create(o) for o in images], num_workers=0)
-    probs, _ = learn.get_preds(dl=dl)
+    probs = tta_preds(learn, dl, tta)[0]
     top = probs.topk(min(topk, probs.shape[1]))
     return [[(learn.dls.vocab[i], round(p, 4)) for p, i in zip(ps.tolist(), ix.tolist())] for ps, ix in zip(*top)]
 
@@ -220,10 +221,10 @@ def train(data:str=None, # Flowers102 folder (or its parent), or a folder with o
           num_workers:int=None, # data-loading processes (default: one per core)
           runs:str=None, # the run log to append to (default: runs.jsonl beside --out); see deepbloom-runs
           resume:store_true=False, # continue an interrupted run (same settings) from its checkpoint, OUT with suffix .ckpt.pth
-          label_smoothing:float=0.1, # label smoothing of the loss (0: plain cross-entropy)
+          label_smoothing:float=0, # label smoothing of the loss (0: plain cross-entropy)
           mixup:float=0, # MixUp's alpha (0: off)
           cutmix:float=0, # CutMix's alpha (0: off)
-          progressive:float=0, # train the first half of the epochs at this fraction of --size, e.g. 0.8 (0: off)
+          progressive:float=0.8, # train the first half of the epochs at this fraction of --size (0: off)
           weighted:store_true=False, # weight the loss by inverse class frequency
           tta:str='0', # test-time augmentation in the final scoring: N random augmented passes averaged in, or 'flip' for the mirror image (0: off)
           name:str=None, # a name for this run in the run log
@@ -241,16 +242,18 @@ def predict(images:Param("image files", str, nargs='+'), # image files to classi
             topk:int=5, # how many classes to show per image
             json_lines:store_true=False, # print one JSON object per image instead of a table
             cam:str=None, # also save the Grad-CAM overlay of the top class to this .png (several images: CAM_1.png, CAM_2.png, ...)
+            tta:str='0', # test-time augmentation: N random augmented passes averaged in, or 'flip' for the mirror image (0: off)
            ):
     "Name the flowers in IMAGES: the top-k classes with their probabilities"
     with _cli_errors('deepbloom-predict'):
         if Path(model).suffix.lower() == '.onnx':   # onnxruntime only (lesson 81)
             if cam: raise ValueError("--cam needs the fastai model (.pkl): an ONNX file cannot give the gradients Grad-CAM uses.")
+            if tta != '0': raise ValueError("--tta needs the fastai model (.pkl): the ONNX classifier makes one plain pass.")
             preds, cams = OnnxClassifier(model).predict(images, topk), [None] * len(images)
         else:
             learn = load_model(model)
             with contextlib.redirect_stdout(sys.stderr):
-                preds = predict_images(learn, images, topk)
+                preds = predict_images(learn, images, topk, int(tta) if tta.isdigit() else tta)
                 cams = save_cams(learn, images, cam) if cam else [None] * len(images)
     for img, top, c in zip(images, preds, cams):
         if json_lines: print(json.dumps(dict(image=str(img), top=[dict(name=n, prob=p) for n, p in top], **({'cam': str(c)} if c else {}))))

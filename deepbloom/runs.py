@@ -87,7 +87,7 @@ def runs_table(runs:pd.DataFrame|str|Path, # from `read_runs`, or a run log's pa
     cols = [c for c in cols if c in df]
     return '\n'.join(['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)] + ['| ' + ' | '.join(_cell(v) for v in r) + ' |' for r in df[cols].itertuples(index=False)])
 
-# %% ../nbs/80_runs.ipynb #d62452f6
+# %% ../nbs/80_runs.ipynb #205ab9dc
 MLFLOW_METRICS = ('accuracy', 'accuracy_no_tta', 'seconds', 'train_seconds', 'score_seconds', 'images_per_s')  # record keys logged as MLflow metrics; the rest are parameters
 
 def log_mlflow(record:dict, # a run record (`log_run` returns one)
