@@ -7,7 +7,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 SHARED := $(abspath ../shared/data/flowers-102)
 export DEEPBLOOM_DATA ?= $(if $(wildcard $(SHARED)/setid.mat),$(SHARED),)
 
-.PHONY: env train test export readme
+.PHONY: env train test fresh export readme
 
 $(BIN)/.installed: settings.ini setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,18 @@ env: $(BIN)/.installed
 train: env
 	$(BIN)/deepbloom-train --split official
 
-# Every notebook, top to bottom, offline on CPU; then check deepbloom/ matches the notebooks.
+# Every notebook's tests, offline on CPU; deepbloom/ must match the notebooks; then every lesson as a learner runs it (fresh).
 test: env
-	$(BIN)/nbdev_test --n_workers 2 --timing
+	$(BIN)/nbdev_test --n_workers 1 --timing
 	$(BIN)/nbdev_export
 	git diff --exit-code --stat -- deepbloom || (echo "deepbloom/ does not match the notebooks: run nbdev_export" && exit 1)
 	@echo "notebooks: $$(ls nbs/[0-9]*.ipynb nbs/index.ipynb | wc -l) passed, 0 failed"
+	$(MAKE) fresh
+
+# Each lesson alone in a fresh environment, from its own install cell, every cell run, Flowers102 from a local mirror,
+# DEEPBLOOM_QUICK=1 (see .ci/fresh_runtime.py). One lesson: make fresh LESSONS=05_evaluate (ARGS=--reuse-env keeps the environment)
+fresh: env
+	env -u DEEPBLOOM_DATA $(BIN)/python .ci/fresh_runtime.py $(LESSONS) $(ARGS)
 
 export:
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean

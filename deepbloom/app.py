@@ -12,7 +12,7 @@ import ipywidgets as W
 from fastai.learner import Learner
 from .data import ImageReadError, load_rgb
 from .gradcam import learner_cam, cam_overlay
-from .cli import load_model
+from .train import load_model
 
 # %% auto #0
 __all__ = ['STYLE', 'read_photo', 'explain', 'bars_html', 'model_choices', 'FlowerApp']

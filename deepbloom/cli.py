@@ -4,182 +4,18 @@
 
 # %% ../nbs/90_cli.ipynb #70d86a53
 from __future__ import annotations
-import contextlib, json, os, random, sys, time
-import numpy as np
+import contextlib, json, sys
 from pathlib import Path
-import torch
 from PIL import Image
-from fastcore.script import call_parse, Param, store_true
-from fastai.learner import Learner, load_learner
-from fastai.metrics import accuracy
-from fastai.torch_core import set_seed, rank_distrib, num_distrib
-from fastai.callback.progress import CSVLogger
-from fastai.callback.core import Callback, CancelEpochException
-from fastcore.basics import noop
-from .data import flowers_path, heldout, image_dls, image_items, RGBImage
-from fastai.callback.mixup import MixUp, CutMix
-from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
-from .transfer import LITE0, arch_stats, make_learner, fit_transfer, monitor_items
-from .tricks import class_weights, ProgressiveResize, score_heldout, tta_preds
+from fastai.learner import Learner
+from .transfer import LITE0
+from .train import train_classifier, load_model, predict_images
 from .gradcam import learner_cam, cam_overlay
-from .runs import log_run, log_mlflow, read_runs, RUNS_FILE
 from .deploy import OnnxClassifier
+from .runs import command
 
 # %% auto #0
-__all__ = ['data_parallel', 'Checkpoint', 'train_classifier', 'load_model', 'predict_images', 'save_cams', 'train', 'predict']
-
-# %% ../nbs/90_cli.ipynb #95268180
-def _broadcast(self, t, rank):
-    "`DistributedDL._broadcast` for any backend: CUDA tensors for nccl, CPU tensors for gloo"
-    t = torch.tensor(t, dtype=torch.long)
-    if torch.distributed.get_backend() == 'nccl': t = t.cuda()
-    torch.distributed.broadcast(t, rank)
-    return t.cpu().tolist()
-
-@contextlib.contextmanager
-def data_parallel(learn:Learner, # the learner to train
-                 ):
-    "Inside, `learn` trains data-parallel when this is one of several processes (`torchrun`, `accelerate launch`); with one process, nothing changes"
-    if num_distrib() <= 1: yield learn; return
-    from fastai.distributed import DistributedDL, teardown_distrib
-    old, DistributedDL._broadcast = DistributedDL._broadcast, _broadcast
-    try:
-        with learn.distrib_ctx(sync_bn=torch.cuda.is_available(), cpu=not torch.cuda.is_available()): yield learn
-    finally:
-        DistributedDL._broadcast = old
-        teardown_distrib(); os.environ['WORLD_SIZE'] = '1'   # after the fit each process works alone (the first one scores and saves)
-
-# %% ../nbs/90_cli.ipynb #95c197b0
-class Checkpoint(Callback):
-    "Save weights, optimizer, epoch and every random state after each epoch; with `resume`, start from that file"
-    order = 65  # after the loggers (60) have set up, before anything else sees a skipped epoch
-    def __init__(self, fname:str|Path, # the checkpoint file
-                 config:dict, # the run's settings: a resumed run must have the same
-                 resume:bool=False, # load `fname` when the fit starts and skip the epochs it has done
-                ):
-        self.fname, self.config, self.resume, self.start = Path(fname), config, resume, 0
-
-    def _dl(self):  # the training DataLoader, under the data-parallel wrapper if there is one
-        dl = self.dls.train
-        return dl.dl if type(dl).__name__ == 'DistributedDL' else dl
-
-    def before_fit(self):
-        if not self.resume: return
-        if not self.fname.is_file(): raise FileNotFoundError(f"No checkpoint at {self.fname}: there is no interrupted run to resume; run without --resume.")
-        st = torch.load(self.fname, weights_only=False)   # our own file: it holds random states, which are not tensors
-        diff = {k: (v, self.config.get(k)) for k, v in st['config'].items() if self.config.get(k) != v}
-        if diff: raise ValueError(f"{self.fname} was saved by a run with other settings ({', '.join(f'{k}: {a} there, {b} here' for k, (a, b) in diff.items())}): resume with the same settings, or start afresh.")
-        self.learn.model.load_state_dict(st['model']); self.learn.opt.load_state_dict(st['opt'])
-        random.setstate(st['random']); np.random.set_state(st['numpy']); torch.set_rng_state(st['torch']); self._dl().rng.setstate(st['dl'])
-        self.start, self.logger = st['epoch'] + 1, self.learn.logger
-        self.learn.logger = noop                                         # no rows for the skipped epochs in the printout or the history
-
-    def before_epoch(self):
-        if self.epoch < self.start: raise CancelEpochException
-        if self.epoch == self.start and self.start: self.learn.logger = self.logger
-
-    def after_epoch(self):
-        if self.epoch < self.start: return
-        tmp = self.fname.with_suffix('.tmp')
-        torch.save(dict(model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch, config=self.config,
-                        random=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(), dl=self._dl().rng.getstate()), tmp)
-        tmp.replace(self.fname)                                          # atomic: a kill while saving leaves the previous checkpoint intact
-
-
-# %% ../nbs/90_cli.ipynb #f67824ee
-def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-folder per class; None: `$DEEPBLOOM_DATA`, else download
-                     split:str='official', # Flowers102: 'official' (scored on 6,149 test photos) or 'random' (stratified 80/20)
-                     arch:str=LITE0, # torchvision or timm architecture name
-                     strategy:str='partial', # how much of the pretrained body trains: one of `STRATEGIES` (lesson 04)
-                     epochs:int=10, # epochs of `fit_one_cycle`
-                     size:int=160, # image side in pixels
-                     bs:int=16, # batch size (lesson 08: 16 beats 32, in the same time)
-                     lr:float=2e-3, # the head's peak learning rate
-                     div:float=10, # the first layer group's rate is `lr/div`
-                     seed:int=42, # seeds the split, the shuffles, the augmentation and the head's initialisation
-                     pretrained:bool=True, # start from ImageNet weights
-                     weights:str|Path|None=None, # pretrained weights file or folder (see `weights_file`)
-                     monitor:int|None=2, # validation photos per class to report on after each epoch (None: all)
-                     out:str|Path='models/deepbloom.pkl', # where the exported learner is saved
-                     num_workers:int|None=None, # data-loading processes (default: one per core)
-                     runs:str|Path|None=None, # the run log to append this run to (lesson 80); default `runs.jsonl` beside `out`
-                     resume:bool=False, # continue an interrupted run from its checkpoint (`out` with suffix `.ckpt.pth`), with the same settings
-                     cbs:list|None=None, # more fastai callbacks for the fit
-                     label_smoothing:float=0, # label smoothing of the loss (lessons 04, 08); 0: plain cross-entropy
-                     mixup:float=0, # MixUp's alpha (fastai's `MixUp`, lesson 08); 0: off
-                     cutmix:float=0, # CutMix's alpha (fastai's `CutMix`, lesson 08); 0: off
-                     progressive:float=0.8, # train the first half of the epochs at this fraction of `size` (`ProgressiveResize`, lesson 08); 0: off
-                     weighted:bool=False, # weight the loss by inverse class frequency (`class_weights`)
-                     tta:int|str=0, # test-time augmentation in the final scoring (`score_heldout`): `n` random passes, or 'flip'; 0: one plain pass
-                     name:str|None=None, # a name for the run in the log, e.g. the trick it tries
-                     mlflow:bool=False, # also log the run to MLflow (`log_mlflow`; `pip install deepbloom[mlflow]`)
-                    ) -> dict: # the metrics and the settings that produced them
-    "Train a flower classifier with the course's current recipe, score it once on the held-out photos, and export it (with its metrics beside it as JSON), and log the run"
-    t0 = time.time()
-    items = image_items(flowers_path(data) if data is None else data, split, seed=seed)
-    test = heldout(items)
-    dls = image_dls(monitor_items(items, monitor), size=size, bs=bs, stats=arch_stats(arch), seed=seed, num_workers=num_workers)
-    set_seed(seed, reproducible=True)
-    loss = dict(loss_func=LabelSmoothingCrossEntropyFlat(weight=class_weights(items), eps=label_smoothing) if label_smoothing else CrossEntropyLossFlat(weight=class_weights(items))) if weighted else {}
-    learn = make_learner(dls, arch, pretrained, weights, label_smoothing, **loss)
-    out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
-    history = CSVLogger(str(out.with_suffix('.history.csv').absolute()), append=resume)   # fastai's per-epoch log
-    config = dict(data=str(data), split=split, arch=arch, strategy=strategy, epochs=epochs, size=size, bs=bs, lr=lr, div=div, seed=seed, pretrained=pretrained, monitor=monitor,
-                  label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted)
-    ckpt = Checkpoint(out.with_suffix('.ckpt.pth'), config, resume)
-    if resume and num_distrib() > 1: raise ValueError("--resume works with one process: resume the run without torchrun/accelerate launch.")
-    tricks = [*([MixUp(mixup)] if mixup else []), *([CutMix(cutmix)] if cutmix else []), *([ProgressiveResize(round(size * progressive))] if progressive else [])]
-    fcbs, world = [*([history, ckpt] if rank_distrib() == 0 else []), *tricks, *(cbs or [])], max(num_distrib(), 1)   # one process writes the files
-    tf = time.time()
-    with data_parallel(learn):
-        if pretrained: fit_transfer(learn, strategy, epochs, lr, div, cbs=fcbs)
-        else: learn.fit_one_cycle(epochs, lr, cbs=fcbs)
-    t1, n_batches = time.time(), len(learn.recorder.losses)               # (scoring resets the recorder)
-    if rank_distrib(): return {}                                           # the other processes only trained
-    scored = score_heldout(learn, test, tta, seed=seed)
-    learn.export(out.absolute())
-    ckpt.fname.unlink(missing_ok=True)                                     # finished: nothing left to resume
-    if resume:                                                             # the resumed part appended its own header: keep the first
-        h = Path(history.fname); lines = h.read_text().splitlines()
-        h.write_text('\n'.join(lines[:1] + [l for l in lines[1:] if l != lines[0]]) + '\n')
-    extra = ''.join(f' · {k} {v}' for k, v in dict(mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=tta).items() if v)
-    res = dict(**scored, name=name, n_train=len(dls.train_ds), n_classes=len(dls.vocab),
-               arch=arch, strategy=_strategy_name(strategy, pretrained), size=size, epochs=epochs, lr=lr, div=div, bs=bs,
-               split=split if 'test' in set(items.set) or split == 'random' else 'folder', seed=seed,
-               device=torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', model=str(out),
-               train_seconds=round(t1 - t0, 1), seconds=round(time.time() - t0, 1),
-               label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted,
-               recipe=f"{arch} · {_strategy_name(strategy, pretrained)} · {size}px · {epochs}ep · lr {lr:g}/{div:g} · ls {label_smoothing:g}{extra}", data=str(Path(items.fname.iloc[0]).parent.parent),
-               images_per_s=round(len(dls.train_ds) * (epochs - ckpt.start) / (t1 - tf), 1), history=str(history.fname), resumed_at_epoch=ckpt.start or None,
-               processes=world, train_batches=n_batches)
-    out.with_suffix('.json').write_text(json.dumps(res) + '\n')   # the model's card: what it scored, and how it was made
-    log_run(res, runs or out.parent/RUNS_FILE)
-    if mlflow: log_mlflow(res, files=[history.fname, out.with_suffix('.json')])
-    return res
-
-def _strategy_name(strategy, pretrained): return strategy if pretrained else 'scratch'
-
-# %% ../nbs/90_cli.ipynb #bc7764b0
-def load_model(fname:str|Path, # a learner saved by `train_classifier` / `deepbloom-train`
-              ) -> Learner:
-    "Load an exported learner for prediction (only open model files you trust: they are pickles)"
-    fname = Path(fname)
-    if not fname.is_file(): raise FileNotFoundError(f"No model file at {fname}: train one with deepbloom-train (it saves models/deepbloom.pkl) or pass --model PATH.")
-    try: learn = load_learner(fname, cpu=not torch.cuda.is_available())
-    except Exception as e: raise ValueError(f"{fname} is not a model saved by deepbloom-train ({type(e).__name__}: {str(e)[:200]}).") from None
-    if not isinstance(learn, Learner): raise ValueError(f"{fname} holds a {type(learn).__name__}, not a model saved by deepbloom-train.")
-    return learn
-
-def predict_images(learn:Learner, # from `load_model`
-                   images:list, # image paths (or bytes)
-                   topk:int=5, # how many classes to return per image
-                   tta:int|str=0, # test-time augmentation, as `deepbloom-train --tta` scored it (`tta_preds`): `n` random passes or 'flip'
-                  ) -> list: # per image, a list of (class name, probability), most likely first
-    "The `topk` most likely classes of each image"
-    dl = learn.dls.test_dl([RGBImage.create(o) for o in images], num_workers=0)
-    probs = tta_preds(learn, dl, tta)[0]
-    top = probs.topk(min(topk, probs.shape[1]))
-    return [[(learn.dls.vocab[i], round(p, 4)) for p, i in zip(ps.tolist(), ix.tolist())] for ps, ix in zip(*top)]
+__all__ = ['save_cams', 'train', 'predict']
 
 # %% ../nbs/90_cli.ipynb #fedb4e3b
 def save_cams(learn:Learner, # from `load_model`
@@ -203,7 +39,7 @@ def _cli_errors(prog):
     except (FileNotFoundError, ValueError, ConnectionError, ImportError) as e:  # ImageReadError is a ValueError
         print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
 
-@call_parse
+@command()
 def train(data:str=None, # Flowers102 folder (or its parent), or a folder with one sub-folder of photos per class; default: $DEEPBLOOM_DATA, else download
           split:str='official', # Flowers102 split: 'official' (scored on the 6,149 test photos) or 'random' (stratified 80/20)
           arch:str=LITE0, # torchvision (resnet34) or timm architecture name
@@ -214,21 +50,21 @@ def train(data:str=None, # Flowers102 folder (or its parent), or a folder with o
           lr:float=2e-3, # the new head's peak learning rate
           div:float=10, # the first layer group's rate is lr/div
           seed:int=42, # random seed: same seed, same split and (on CPU) same numbers
-          scratch:store_true=False, # no pretrained weights: train from random initialisation
+          scratch:bool=False, # no pretrained weights: train from random initialisation
           weights:str=None, # pretrained weights: a file, or a folder holding ARCH.pth; default: $DEEPBLOOM_WEIGHTS, else download
           monitor:int=2, # validation photos per class to report on after each epoch (0: all)
           out:str='models/deepbloom.pkl', # where to save the trained model
           num_workers:int=None, # data-loading processes (default: one per core)
           runs:str=None, # the run log to append to (default: runs.jsonl beside --out); see deepbloom-runs
-          resume:store_true=False, # continue an interrupted run (same settings) from its checkpoint, OUT with suffix .ckpt.pth
+          resume:bool=False, # continue an interrupted run (same settings) from its checkpoint, OUT with suffix .ckpt.pth
           label_smoothing:float=0, # label smoothing of the loss (0: plain cross-entropy)
           mixup:float=0, # MixUp's alpha (0: off)
           cutmix:float=0, # CutMix's alpha (0: off)
           progressive:float=0.8, # train the first half of the epochs at this fraction of --size (0: off)
-          weighted:store_true=False, # weight the loss by inverse class frequency
+          weighted:bool=False, # weight the loss by inverse class frequency
           tta:str='0', # test-time augmentation in the final scoring: N random augmented passes averaged in, or 'flip' for the mirror image (0: off)
           name:str=None, # a name for this run in the run log
-          mlflow:store_true=False, # also log the run to MLflow (./mlruns, or $MLFLOW_TRACKING_URI); needs deepbloom[mlflow]
+          mlflow:bool=False, # also log the run to MLflow (./mlruns, or $MLFLOW_TRACKING_URI); needs deepbloom[mlflow]
          ):
     "Train a flower classifier, score it once on the held-out photos, save it, and print the metrics as one JSON line; run it with `torchrun`/`accelerate launch` to train on several devices"
     with _cli_errors('deepbloom-train'), contextlib.redirect_stdout(sys.stderr):
@@ -236,11 +72,11 @@ def train(data:str=None, # Flowers102 folder (or its parent), or a folder with o
                                label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=int(tta) if str(tta).isdigit() else tta, name=name, mlflow=mlflow)
     if res: print(json.dumps(res), flush=True)                      # with several processes, the first one reports
 
-@call_parse
-def predict(images:Param("image files", str, nargs='+'), # image files to classify
+@command(images='+')
+def predict(images:list, # image files to classify
             model:str='models/deepbloom.pkl', # a model saved by deepbloom-train (.pkl), or exported by deepbloom-export (.onnx)
             topk:int=5, # how many classes to show per image
-            json_lines:store_true=False, # print one JSON object per image instead of a table
+            json_lines:bool=False, # print one JSON object per image instead of a table
             cam:str=None, # also save the Grad-CAM overlay of the top class to this .png (several images: CAM_1.png, CAM_2.png, ...)
             tta:str='0', # test-time augmentation: N random augmented passes averaged in, or 'flip' for the mirror image (0: off)
            ):

@@ -13,7 +13,7 @@ from .data import heldout
 
 # %% auto #0
 __all__ = ['conv_block', 'simple_cnn', 'layer_summary', 'evaluate', 'fit_plain', 'check_grads', 'overfit_batch',
-           'recorder_history', 'plot_histories', 'score']
+           'devices_at_first_call', 'recorder_history', 'plot_histories', 'score']
 
 # %% ../nbs/02_scratch_cnn.ipynb #1c673249
 def conv_block(ni:int, # input channels
@@ -48,7 +48,7 @@ def layer_summary(model:nn.Module, # any PyTorch model
                                                            params=sum(p.numel() for p in m.parameters(recurse=False))))
         hooks.append(mod.register_forward_hook(hook))
     try:
-        with torch.no_grad(): model.eval()(xb)
+        with torch.no_grad(): model.to(xb.device).eval()(xb)   # the model follows the data
     finally:
         for h in hooks: h.remove()
     return pd.DataFrame(rows)
@@ -63,7 +63,7 @@ def evaluate(model:nn.Module, # a classifier
     model.eval(); loss = correct = n = 0
     with torch.no_grad():
         for xb, yb in dl:
-            xb, yb = _plain(xb, yb); out = model(xb)
+            xb, yb = _plain(xb, yb); out = model.to(xb.device)(xb)
             loss += F.cross_entropy(out, yb, reduction='sum').item(); correct += (out.argmax(1) == yb).sum().item(); n += len(yb)
     return loss / n, correct / n
 
@@ -81,7 +81,7 @@ def fit_plain(model:nn.Module, # the model to train (in place)
         model.train()
         for xb, yb in dls.train:
             xb, yb = _plain(xb, yb)
-            loss = loss_func(model(xb), yb)
+            loss = loss_func(model.to(xb.device)(xb), yb)
             loss.backward()
             opt.step()
             opt.zero_grad()
@@ -96,7 +96,7 @@ def check_grads(model:nn.Module, # the model to check
                 yb:Tensor, # its labels
                ) -> None:
     "Raise if any parameter of `model` receives no gradient (or an all-zero one) from the loss on one batch"
-    model.train(); model.zero_grad()
+    model.to(xb.device).train(); model.zero_grad()
     F.cross_entropy(model(xb), yb).backward()
     dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum()]
     model.zero_grad()
@@ -109,10 +109,26 @@ def overfit_batch(model:nn.Module, # the model to train (in place)
                   lr:float=3e-3, # Adam learning rate
                  ) -> float: # the loss after training
     "Train `model` on a single batch and return its final loss: near zero if the model can learn at all"
-    xb, yb = _plain(xb, yb); opt = torch.optim.Adam(model.parameters(), lr=lr); model.train()
+    xb, yb = _plain(xb, yb); model.to(xb.device).train(); opt = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(steps):
         loss = F.cross_entropy(model(xb), yb); loss.backward(); opt.step(); opt.zero_grad()
     return loss.item()
+
+# %% ../nbs/02_scratch_cnn.ipynb #2de9ac2a
+class _Stop(Exception): "Raised by `devices_at_first_call` to stop the function it watches"
+
+def devices_at_first_call(f, # a function, called without arguments, that runs `model`
+                          model:nn.Module, # the model to watch
+                         ) -> tuple: # (device of the model's weights, device of its input) when `f` first called `model`
+    "Call `f` and stop it when it first calls `model`: where were the model and its input then?"
+    seen = []
+    def first(m, args): seen.append((next(m.parameters()).device, args[0].device)); raise _Stop
+    hook = model.register_forward_pre_hook(first)
+    try: f()
+    except _Stop: pass
+    finally: hook.remove()
+    if not seen: raise AssertionError("The function never called the model.")
+    return seen[0]
 
 # %% ../nbs/02_scratch_cnn.ipynb #d5ba11f1
 def recorder_history(learn, # a fastai `Learner` after `fit`

@@ -4,10 +4,12 @@
 
 # %% ../nbs/01_data.ipynb #306beee5
 from __future__ import annotations
-import io, os, shutil, urllib.error
+import hashlib, io, os, re, shutil, tarfile
 from pathlib import Path
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
 from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
+from fastdownload import download_url
+from scipy.io import loadmat, savemat
 from torchvision.datasets import Flowers102
 from fastai.data.block import DataBlock, CategoryBlock
 from fastai.data.core import DataLoaders
@@ -20,9 +22,11 @@ from fastai.vision.core import PILImage, imagenet_stats
 from fastai.vision.data import ImageBlock
 
 # %% auto #0
-__all__ = ['FLOWERS_ENV', 'FLOWERS_FILES', 'FLOWER_NAMES', 'SYNTHETIC_SPECIES', 'find_flowers', 'download_flowers',
-           'flowers_path', 'stratified_split', 'flowers_items', 'plot_counts', 'folder_items', 'image_items', 'heldout',
-           'make_synthetic', 'ImageReadError', 'load_rgb', 'check_images', 'RGBImage', 'image_dls', 'shrink_images']
+__all__ = ['FLOWERS_ENV', 'FLOWERS_FILES', 'FLOWERS_URL', 'FLOWERS_MD5', 'MIRROR_ENV', 'FLOWER_NAMES', 'SYNTHETIC_SPECIES',
+           'QUICK', 'find_flowers', 'flowers_source', 'download_flowers', 'flowers_path', 'stratified_split',
+           'flowers_items', 'plot_counts', 'folder_items', 'image_items', 'heldout', 'make_synthetic',
+           'make_synthetic_flowers102', 'make_mirror', 'ImageReadError', 'load_rgb', 'check_images', 'RGBImage',
+           'image_dls', 'shrink_images']
 
 # %% ../nbs/01_data.ipynb #0422818a
 FLOWERS_ENV = 'DEEPBLOOM_DATA'  # environment variable naming a local Flowers102 folder
@@ -40,22 +44,74 @@ def find_flowers(path:str|Path|None=None, # a Flowers102 folder or its parent; d
     return next((o.resolve() for o in (p, p/'flowers-102') if _is_flowers(o)), None)
 
 # %% ../nbs/01_data.ipynb #708e2886
+FLOWERS_URL = 'https://www.robots.ox.ac.uk/~vgg/data/flowers/102/'  # the dataset's page, where torchvision downloads it from too
+# the three files of a download, and their published MD5 sums
+FLOWERS_MD5 = {'102flowers.tgz': '52808999861908f626f3c1f4e79d11fa', 'imagelabels.mat': 'e0620be6f572b9609742df49c70aed4d', 'setid.mat': 'a5357ecc9cb78c4bef273ce3793fc85c'}
+MIRROR_ENV = 'DEEPBLOOM_FLOWERS_MIRROR'  # environment variable naming a mirror: its URL, then `file=md5` for files other than the originals
+
+def flowers_source(mirror:str|None=None, # 'URL', or 'URL file=md5 ...' for files that differ from the originals; default: `$DEEPBLOOM_FLOWERS_MIRROR`, else `FLOWERS_URL`
+                  ) -> tuple: # (base URL ending in '/', {file name: the MD5 sum it must have})
+    "Where Flowers102 downloads from, and the MD5 sum each of its files must have"
+    url, *sums = (mirror or os.environ.get(MIRROR_ENV) or FLOWERS_URL).split()
+    md5 = dict(FLOWERS_MD5)
+    for s in sums:
+        name, _, h = s.partition('=')
+        if name not in md5 or not re.fullmatch('[0-9a-f]{32}', h):
+            raise ValueError(f"Cannot read {s!r} in the mirror setting: after the URL, give file=md5 for any of {', '.join(md5)} (32 hex digits).")
+        md5[name] = h
+    return url.rstrip('/') + '/', md5
+
+def _md5(fn):
+    h = hashlib.md5()
+    with open(fn, 'rb') as f:
+        for b in iter(lambda: f.read(1 << 20), b''): h.update(b)
+    return h.hexdigest()
+
+def _fetch(url, dest, md5, timeout, progress):
+    "`url` downloaded to `dest` (unless a file with the right MD5 is there already); a file with the wrong MD5 is deleted and refused"
+    if dest.is_file() and _md5(dest) == md5: return
+    download_url(url, dest, timeout=timeout, show_progress=progress)
+    if (got := _md5(dest)) != md5:
+        dest.unlink()
+        raise ValueError(f"{dest.name} from {url} has MD5 {got}, not {md5}: the download is damaged, or the mirror serves other files "
+                         f"(then give their sums in the mirror setting, see `flowers_source`). The file was deleted; try again.")
+
+def _untar(tgz, dest):
+    "Unpack `tgz` into `dest`, refusing any member that would land outside it"
+    with tarfile.open(tgz) as t:
+        try: t.extractall(dest, filter='data')
+        except tarfile.FilterError as e: raise ValueError(f"{tgz.name} holds {e}: refused, nothing outside {dest} was written.") from None
+
 def download_flowers(root:str|Path, # the download goes into `root/flowers-102`
+                     mirror:str|None=None, # where from (see `flowers_source`); default: `$DEEPBLOOM_FLOWERS_MIRROR`, else the dataset's page
+                     timeout:float=20, # seconds to wait for an answer before giving up
+                     progress:bool=True, # show a progress bar for each file
                     ) -> Path: # the Flowers102 folder
-    "Download Flowers102 with torchvision (330 MB, MD5-checked); without a network, say how to use a local copy"
-    root = Path(root).expanduser()
-    try: Flowers102(root, split='test', download=True)
-    except (OSError, RuntimeError) as e:  # URLError, socket errors, bad checksums
+    "Download Flowers102 (330 MB), check every file's MD5 sum and unpack it; a checked file is never fetched twice"
+    url, md5 = flowers_source(mirror)
+    dest = Path(root).expanduser()/'flowers-102'
+    if dest.exists() and any(dest.iterdir()):
+        raise FileExistsError(f"{dest} exists but is not a complete Flowers102 copy (it needs {', '.join(FLOWERS_FILES)}): delete it, or pass another folder.")
+    work = dest.with_name('flowers-102.download')   # checked files wait here; the copy appears only when complete
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        for name, h in md5.items(): _fetch(url + name, work/name, h, timeout, progress)
+    except OSError as e:  # no network, no such host, refused, timed out, HTTP errors
         raise ConnectionError(
-            f"Could not download Flowers102 from {Flowers102._download_url_prefix} ({type(e).__name__}: {e}).\n"
-            f"Without a network, get 102flowers.tgz, imagelabels.mat and setid.mat from that page another way, "
-            f"extract the .tgz (it holds jpg/) into {root/'flowers-102'}, or set {FLOWERS_ENV} to an existing copy.") from None
-    return root/'flowers-102'
+            f"Could not download Flowers102 from {url} ({type(e).__name__}: {e}).\n"
+            f"Without a network, copy a Flowers102 folder (jpg/, imagelabels.mat, setid.mat) to this machine and pass it, or set {FLOWERS_ENV} to it. "
+            f"Behind a proxy or in a classroom, set {MIRROR_ENV} to a server that has {', '.join(md5)}.") from None
+    _untar(work/'102flowers.tgz', work)
+    (work/'102flowers.tgz').unlink()
+    if dest.exists(): dest.rmdir()
+    return work.rename(dest)
 
 def flowers_path(path:str|Path|None=None, # a Flowers102 folder or its parent; default: `$DEEPBLOOM_DATA`, then `~/.fastai/data/flowers-102`
                  download:bool=True, # download into that place when there is no copy
+                 mirror:str|None=None, # where a download comes from (see `flowers_source`)
+                 progress:bool=True, # show the download's progress
                 ) -> Path: # the folder holding `jpg/`, `imagelabels.mat`, `setid.mat`
-    "The Flowers102 folder: the local copy if there is one, else downloaded (or a clear error when `download=False`)"
+    "The Flowers102 folder: the local copy if there is one, else downloaded and checked (or a clear error when `download=False`)"
     if (found := find_flowers(path)): return found
     dest = Path(path).expanduser() if path is not None else _default_flowers()
     if not download:
@@ -63,7 +119,7 @@ def flowers_path(path:str|Path|None=None, # a Flowers102 folder or its parent; d
         raise FileNotFoundError(
             f"No Flowers102 copy at {dest} (missing: {', '.join(missing)}). Pass the folder that holds jpg/, "
             f"imagelabels.mat and setid.mat, set {FLOWERS_ENV} to it, or allow the download (download=True).")
-    return download_flowers(dest.parent if dest.name == 'flowers-102' else dest)
+    return download_flowers(dest.parent if dest.name == 'flowers-102' else dest, mirror, progress=progress)
 
 # %% ../nbs/01_data.ipynb #df383b32
 FLOWER_NAMES = [o.rstrip('?') for o in Flowers102.classes]  # FLOWER_NAMES[label] for labels 0..101
@@ -84,21 +140,20 @@ def stratified_split(labels, # one class label per item
 
 # %% ../nbs/01_data.ipynb #700888d3
 def flowers_items(path:str|Path|None=None, # a Flowers102 folder (see `flowers_path`); never downloads
-                  split:str='official', # 'official' (1,020 / 1,020 / 6,149) or 'random' (stratified 80/20 of all 8,189)
+                  split:str='official', # 'official' (1,020 / 1,020 / 6,149), 'trainval' (2,040 to train, 6,149 to test: how published results are measured) or 'random' (stratified 80/20 of all 8,189)
                   valid_pct:float=0.2, # held-out fraction for `split='random'`
                   seed:int=42, # seed for `split='random'`
                  ) -> pd.DataFrame: # columns fname, label (0-101), name, set
     "One row per Flowers102 photo, with its label, class name and part of `split`"
-    from scipy.io import loadmat
     path = flowers_path(path, download=False)
     labels = loadmat(path/'imagelabels.mat', squeeze_me=True)['labels'] - 1
     df = pd.DataFrame(dict(fname=[str(path/'jpg'/f'image_{i:05d}.jpg') for i in range(1, len(labels)+1)], label=labels))
     df['name'] = [FLOWER_NAMES[l] for l in labels]
-    if split == 'official':
+    if split in ('official', 'trainval'):
         sid, part = loadmat(path/'setid.mat', squeeze_me=True), np.empty(len(df), object)
-        for key, name in (('trnid', 'train'), ('valid', 'valid'), ('tstid', 'test')): part[sid[key]-1] = name
+        for key, name in (('trnid', 'train'), ('valid', 'valid' if split == 'official' else 'train'), ('tstid', 'test')): part[sid[key]-1] = name
     elif split == 'random': part = np.where(stratified_split(labels, valid_pct, seed), 'valid', 'train')
-    else: raise ValueError(f"split must be 'official' or 'random', not {split!r}")
+    else: raise ValueError(f"split must be 'official', 'trainval' or 'random', not {split!r}")
     df['set'] = part
     return df
 
@@ -143,7 +198,7 @@ def folder_items(path:str|Path, # a folder with one sub-folder of photos per cla
     return df
 
 def image_items(path:str|Path|None=None, # a Flowers102 folder, a class-per-folder dataset, or None for `flowers_path()`'s lookup
-                split:str='official', # Flowers102 only: 'official' or 'random'; folders are always split stratified
+                split:str='official', # Flowers102 only: 'official', 'trainval' or 'random'; folders are always split stratified
                 valid_pct:float=0.2, # held-out fraction for stratified splits
                 seed:int=42, # seed for stratified splits
                ) -> pd.DataFrame: # columns fname, label, name, set
@@ -190,6 +245,38 @@ def make_synthetic(dest:str|Path, # folder to write `dest/<species>/<species>_NN
         (dest/name).mkdir(parents=True, exist_ok=True)
         for i in range(n_per_class): _flower(rng, size, *spec).save(dest/name/f'{name}_{i:03d}.png')
     return dest
+
+# %% ../nbs/01_data.ipynb #6b13cfcf
+def make_synthetic_flowers102(dest:str|Path, # the folder to write: `jpg/`, `imagelabels.mat`, `setid.mat`
+                              per_class:tuple=(2, 2, 2), # training, validation and test photos per species
+                              size:int=64, # side of the square photos, in pixels
+                              seed:int=0, # the same seed gives the same photos
+                             ) -> Path: # `dest`, a Flowers102 folder
+    "Draw a folder laid out like Flowers102: 102 synthetic species, with its label and split files"
+    dest, rng = Path(dest), np.random.default_rng(seed)
+    rgb = lambda: tuple(int(v) for v in rng.integers(20, 236, 3))
+    specs = [(int(rng.integers(3, 15)), float(rng.uniform(0.2, 0.8)), rgb(), rgb()) for _ in range(102)]
+    (dest/'jpg').mkdir(parents=True, exist_ok=True)
+    labels, ids = [], dict(trnid=[], valid=[], tstid=[])
+    for key, n in zip(ids, per_class):
+        for c in range(102):
+            for _ in range(n):
+                labels.append(c + 1); ids[key].append(len(labels))
+                _flower(rng, size, *specs[c]).save(dest/'jpg'/f'image_{len(labels):05d}.jpg', quality=90)
+    savemat(dest/'imagelabels.mat', dict(labels=np.array([labels])))
+    savemat(dest/'setid.mat', {k: np.array([v]) for k, v in ids.items()})
+    return dest
+
+def make_mirror(src:str|Path, # a Flowers102 folder, e.g. a smaller copy from `shrink_images`
+                dest:str|Path, # where to write the three files a mirror serves
+                url:str, # the address `dest` will be served at
+               ) -> str: # the mirror setting for them: pass it as `mirror=` or set `$DEEPBLOOM_FLOWERS_MIRROR` to it
+    "Write a Flowers102 folder as the three files a download fetches, and return the mirror setting that checks them"
+    src, dest = flowers_path(src, download=False), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(dest/'102flowers.tgz', 'w:gz') as t: t.add(src/'jpg', 'jpg')
+    for f in ('imagelabels.mat', 'setid.mat'): shutil.copy2(src/f, dest/f)
+    return url.rstrip('/') + '/ ' + ' '.join(f'{f}={_md5(dest/f)}' for f in FLOWERS_MD5)
 
 # %% ../nbs/01_data.ipynb #23d1856f
 class ImageReadError(ValueError):
@@ -276,11 +363,17 @@ def shrink_images(src:str|Path, # a dataset folder (Flowers102 or one sub-folder
                   quality:int=90, # JPEG quality of the copies
                   n_workers:int|None=None, # processes (default: one per core; 0: in this process)
                  ) -> Path: # `dest`
-    "Copy a dataset folder with every image shrunk to at most `max_size` pixels a side (and other files copied as they are)"
+    "Copy a dataset folder with every image shrunk to at most `max_size` pixels a side (and other files copied as they are); a copy made before from the same files is kept"
     src, dest = Path(src), Path(dest)
     if not src.is_dir(): raise FileNotFoundError(f"No folder at {src}: pass the dataset folder to shrink.")
-    files = [f.relative_to(src) for f in sorted(src.rglob('*')) if f.is_file()]
+    files = [f.relative_to(src) for f in sorted(src.rglob('*')) if f.is_file() and f.name != '.shrunk']
+    key = hashlib.md5(repr([(str(f), (src/f).stat().st_size, (src/f).stat().st_mtime_ns) for f in files] + [max_size, quality]).encode()).hexdigest()
+    if (dest/'.shrunk').is_file() and (dest/'.shrunk').read_text() == key: return dest      # the same files, shrunk the same way: done already
     imgs = [f for f in files if f.suffix.lower() in image_extensions]
     parallel(_shrink_one, imgs, src=src, dest=dest, max_size=max_size, quality=quality, n_workers=os.cpu_count() if n_workers is None else n_workers, progress=False)
-    for f in sorted(set(files) - set(imgs)): (dest/f).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(src/f, dest/f)  # last: a copy with its .mat files is complete
+    for f in sorted(set(files) - set(imgs)): (dest/f).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(src/f, dest/f)  # then: a copy with its .mat files is complete
+    (dest/'.shrunk').write_text(key)                                                       # last: what it was made from
     return dest
+
+# %% ../nbs/01_data.ipynb #6a31fc10
+QUICK = bool(os.environ.get('DEEPBLOOM_QUICK'))  # True when $DEEPBLOOM_QUICK is set: the lessons' Flowers102 sections then train briefly

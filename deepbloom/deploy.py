@@ -12,6 +12,7 @@ from PIL import Image
 from fastai.learner import Learner
 from fastai.data.transforms import Normalize
 from .data import load_rgb
+from .train import load_model
 
 # %% auto #0
 __all__ = ['export_onnx', 'OnnxClassifier', 'export']
@@ -108,15 +109,14 @@ class OnnxClassifier:
         return [[(self.vocab[i], round(float(r[i]), 4)) for i in np.argsort(-r)[:topk]] for r in p]
 
 # %% ../nbs/81_deploy.ipynb #8628df5c
-from fastcore.script import call_parse, store_true
+from .runs import command
 
-@call_parse
+@command()
 def export(model:str='models/deepbloom.pkl', # a model saved by deepbloom-train
            out:str=None, # the .onnx file (default: beside the model, same name)
-           int8:store_true=False, # quantise the weights to 8 bits
+           int8:bool=False, # quantise the weights to 8 bits
           ):
     "Export a deepbloom-train model to ONNX for onnxruntime"
     import sys
-    from deepbloom.cli import load_model
     try: print(export_onnx(load_model(model), out or Path(model).with_suffix('.int8.onnx' if int8 else '.onnx'), quantize=int8))
     except (FileNotFoundError, ValueError, ImportError) as e: print(f"deepbloom-export: error: {e}", file=sys.stderr); sys.exit(2)

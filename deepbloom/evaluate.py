@@ -102,7 +102,7 @@ def plot_confusion(cm:np.ndarray, # confusion matrix (counts)
                    fontsize:float|None=None, # of the class names; default scales with the number of classes
                   ):
     "Row-normalised confusion matrix (recall on the diagonal), classes in `order`, names on both axes"
-    order = cluster_order(cm) if order is None else np.asarray(order)
+    order = cluster_order(cm) if order is None else np.asarray(order, dtype=int)
     n = len(order)
     sub, rate = cm[np.ix_(order, order)], cm / np.maximum(cm.sum(1, keepdims=True), 1)
     if ax is None: ax = plt.subplots(figsize=(max(4, n * 0.17 + 2),) * 2)[1]

@@ -38,7 +38,7 @@ def grad_cam(model:nn.Module, # a classifier returning (batch, classes) scores
         store['act'] = out
         out.register_hook(lambda g: store.__setitem__('grad', g))
     handle, training = layer.register_forward_hook(keep), model.training
-    model.eval()
+    model.to(x.device).eval()                                                       # the model follows the data (lesson 02)
     try:
         with torch.enable_grad():
             x = x.detach().clone().requires_grad_()

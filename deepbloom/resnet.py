@@ -74,7 +74,7 @@ def block_stats(model:nn.Module, # a network whose blocks are to be measured
     for mod in model.modules():
         if isinstance(mod, kinds): hooks.append(mod.register_forward_hook(fwd))
     try:
-        model.train(); model.zero_grad()
+        model.to(xb.device).train(); model.zero_grad()                      # the model follows the data (lesson 02)
         F.cross_entropy(model(xb), yb).backward()
         model.zero_grad()
     finally:

@@ -4,16 +4,16 @@
 
 # %% ../nbs/80_runs.ipynb #598261cb
 from __future__ import annotations
-import json, os, platform, subprocess, sys
+import argparse, inspect, json, os, platform, subprocess, sys
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
 import torch
-from fastcore.script import call_parse, Param
+from fastcore.docments import docments
 
 # %% auto #0
 __all__ = ['RUNS_FILE', 'TABLE_COLS', 'MLFLOW_METRICS', 'git_commit', 'run_env', 'log_run', 'read_runs', 'runs_table',
-           'log_mlflow', 'show_runs']
+           'log_mlflow', 'command', 'show_runs']
 
 # %% ../nbs/80_runs.ipynb #5db9d7a2
 RUNS_FILE = 'runs.jsonl'  # the run log's file name: `deepbloom-train` keeps it beside the model it saves
@@ -113,9 +113,29 @@ def log_mlflow(record:dict, # a run record (`log_run` returns one)
                     mlflow.log_metrics({f'epoch_{k}': v for k, v in r.items() if k not in ('epoch', 'time')}, step=int(r['epoch']))
     return run.info.run_id
 
+# %% ../nbs/80_runs.ipynb #9f7e59f1
+def command(**positional:str, # parameter name: its `nargs` ('?', '*' or '+'), for each parameter given without an option name
+           ):
+    "Decorator: `f.main()` runs `f` as a console script, each parameter an option (`--a_b` or `--a-b`) with its docment as help"
+    def deco(f):
+        docs, sig = docments(f), inspect.signature(f)
+        def main(argv:list|None=None): # the arguments; default: the command line's
+            p = argparse.ArgumentParser(prog=Path(sys.argv[0]).name, description=inspect.getdoc(f), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+            for name, prm in sig.parameters.items():
+                kind = prm.annotation if isinstance(prm.annotation, str) else getattr(prm.annotation, '__name__', 'str')
+                kw = dict(help=docs.get(name) or '', **({} if prm.default is prm.empty else dict(default=prm.default)))
+                if name in positional: p.add_argument(name, nargs=positional[name], **kw); continue
+                flags = list(dict.fromkeys([f'--{name}', f'--{name.replace("_", "-")}']))
+                if kind == 'bool': p.add_argument(*flags, dest=name, action='store_true', **kw)
+                else: p.add_argument(*flags, dest=name, type={'int': int, 'float': float}.get(kind, str), required=prm.default is prm.empty, **kw)
+            f(**vars(p.parse_args(argv)))
+        f.main = main
+        return f
+    return deco
+
 # %% ../nbs/80_runs.ipynb #2a07a814
-@call_parse
-def show_runs(path:Param('the run log', str, opt=False, nargs='?')=f'models/{RUNS_FILE}', # the run log (positional)
+@command(path='?')
+def show_runs(path:str=f'models/{RUNS_FILE}', # the run log
               query:str=None, # pandas query, e.g. "split == 'official'"
               sort:str='accuracy', # column to sort by, largest first
               best_by:str=None, # keep the best run per value of this column, e.g. recipe

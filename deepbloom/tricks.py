@@ -4,87 +4,17 @@
 
 # %% ../nbs/08_tricks.ipynb #dc6a0313
 from __future__ import annotations
-import time
 from pathlib import Path
-import numpy as np, pandas as pd, matplotlib.pyplot as plt
-import torch
-from fastai.callback.core import Callback
-from fastai.learner import Learner
-from fastai.metrics import accuracy
-from fastai.torch_core import set_seed
-from fastai.vision.augment import RandomResizedCropGPU
+import pandas as pd, matplotlib.pyplot as plt
 from .data import image_items, heldout
 from .runs import log_run, read_runs
+from .train import train_classifier, load_model, score_heldout
 
 # %% auto #0
-__all__ = ['TRICKS', 'TEST_TIME', 'class_weights', 'ProgressiveResize', 'Mirror', 'tta_preds', 'score_heldout', 'run_tricks',
-           'tricks_table', 'plot_tricks']
-
-# %% ../nbs/08_tricks.ipynb #a37e84ae
-def class_weights(items:pd.DataFrame, # an items table (`image_items`); its `train` rows are counted
-                 ) -> torch.Tensor: # one weight per class, in the order of the labels
-    "Inverse-frequency weights for the loss: `n_train / (n_classes × n_class)`, so a balanced training set gets 1 everywhere"
-    names = items.drop_duplicates('label').sort_values('label').name
-    counts = items[items.set == 'train'].name.value_counts().reindex(names, fill_value=0)
-    if (counts == 0).any(): raise ValueError(f"No training photos for {', '.join(counts.index[counts == 0][:3])}: every class needs at least one to be weighted.")
-    return torch.tensor((counts.sum() / (len(counts) * counts)).values, dtype=torch.float)
-
-# %% ../nbs/08_tricks.ipynb #53422dc6
-class ProgressiveResize(Callback):
-    "Train the first `pct` of the epochs on `start`-pixel crops, the rest at the `DataLoaders`' own size: progressive resizing in one schedule"
-    def __init__(self, start:int=128, # image side for the first epochs, in pixels
-                 pct:float=0.5, # the fraction of the epochs trained at `start`
-                ): self.start, self.pct = start, pct
-
-    def _crops(self):  # the batch transform that sets the size of what the model sees (`image_dls(..., augment=True)`)
-        dls = [dl.dl if type(dl).__name__ == 'DistributedDL' else dl for dl in (self.dls.train, self.dls.valid)]   # unwrapped, under data-parallel training
-        crops = [t for dl in dls for t in dl.after_batch.fs if isinstance(t, RandomResizedCropGPU)]
-        if not crops: raise ValueError("ProgressiveResize changes the size of the batch's random crop: build the DataLoaders with image_dls(..., augment=True).")
-        return crops
-
-    def before_fit(self): self.size = self._crops()[0].size
-    def before_epoch(self):
-        for t in self._crops(): t.size = (self.start, self.start) if self.epoch < round(self.pct * self.n_epoch) else self.size
-    def after_fit(self):
-        for t in self._crops(): t.size = self.size   # the exported model predicts at the full size
-
-# %% ../nbs/08_tricks.ipynb #96dd9b65
-class Mirror(Callback):
-    "Flip every batch left to right: passed to `get_preds`, it scores the mirror image of each photo"
-    def before_batch(self): self.learn.xb = (self.x.flip(-1),)
-
-def tta_preds(learn:Learner, # a trained classifier
-              dl, # a test `DataLoader` (`learn.dls.test_dl(...)`)
-              tta:int|str=0, # `n` random augmented passes (fastai's `Learner.tta`), 'flip' for the mirror image, or 0 for one plain pass
-              beta:float=0.25, # with `n` passes: the weight of the plain pass in the average
-              seed:int=42, # seeds the augmented passes
-             ) -> tuple: # (probabilities, the plain pass's probabilities, targets or None)
-    "Class probabilities of `learn` on `dl`, averaged over augmented copies of each photo when `tta` is set"
-    if not (tta == 'flip' or isinstance(tta, int) and tta >= 0): raise ValueError(f"tta must be a number of augmented passes (0 for none) or 'flip', not {tta!r}.")
-    if tta == 'flip':
-        (plain, targs), mirrored = learn.get_preds(dl=dl), learn.get_preds(dl=dl, cbs=Mirror())[0]
-        return (plain + mirrored) / 2, plain, targs
-    if tta:
-        set_seed(seed, reproducible=True)
-        (aug, plain), targs = learn.tta(dl=dl, n=tta, beta=None)
-        return torch.lerp(aug, plain, beta), plain, targs
-    probs, targs = learn.get_preds(dl=dl)
-    return probs, probs, targs
-
-def score_heldout(learn:Learner, # a trained classifier
-                  items:pd.DataFrame, # the photos to score (`heldout(items)`)
-                  tta:int|str=0, # test-time augmentation, as in `tta_preds`; 0: one plain pass
-                  beta:float=0.25, # with `n` passes: the weight of the plain pass in the average
-                  seed:int=42, # seeds the augmented passes
-                 ) -> dict: # accuracy (and, with `tta`, the plain pass's as `accuracy_no_tta`), photos, seconds
-    "Score `learn` once on held-out photos, optionally with test-time augmentation"
-    t0 = time.time()
-    probs, plain, targs = tta_preds(learn, learn.dls.test_dl(items.reset_index(drop=True), with_labels=True), tta, beta, seed)
-    acc = lambda p: round(accuracy(p, targs).item(), 4)
-    return dict(accuracy=acc(probs), **(dict(accuracy_no_tta=acc(plain), tta=tta) if tta else {}), n_test=len(items), score_seconds=round(time.time() - t0, 1))
+__all__ = ['TRICKS', 'TEST_TIME', 'run_tricks', 'tricks_table', 'plot_tricks']
 
 # %% ../nbs/08_tricks.ipynb #71c8e438
-TRICKS = dict(  # name: what it changes in `train_classifier`'s defaults (lesson 90)
+TRICKS = dict(  # name: what it changes in `train_classifier`'s defaults (lesson 04b)
     plain={}, tta=dict(tta=4), tta1=dict(tta=1), flip=dict(tta='flip'), progressive=dict(progressive=0.8), mixup=dict(mixup=0.4),
     no_label_smoothing=dict(label_smoothing=0), cutmix=dict(cutmix=1.0), longer=dict(epochs=20))
 TEST_TIME = {'tta'}  # settings that change only the scoring: such a trick re-scores the `plain` model of the same seed
@@ -96,7 +26,6 @@ def run_tricks(tricks:dict=TRICKS, # name: settings for `train_classifier`, as i
                **kwargs, # the common settings, passed to `train_classifier` (data, size, epochs, ...)
               ) -> pd.DataFrame: # every run in `log`
     "Train once per trick and seed in the same conditions, logging every run; runs already in `log` are not repeated"
-    from deepbloom.cli import train_classifier, load_model   # lesson 90's command: the tricks are tried on exactly its recipe
     log, models, base = Path(log), Path(models), next(iter(tricks))
     for seed in seeds:
         for name, kw in tricks.items():

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""The fresh-runtime check: every lesson, run the way a learner meets it in a fresh Colab or Jupyter runtime.
+
+    make fresh                                   # every lesson (the README's test command runs this)
+    make fresh LESSONS="02_scratch_cnn 05"       # some lessons: file names or their number prefixes
+
+1. Builds the deepbloom wheel from this checkout.
+2. Makes one clean virtual environment (build/fresh/venv) holding only what a fresh Colab runtime already has before a
+   lesson's install cell runs: `COLAB` below. Colab has more (fastai and timm among them); leaving them out makes the
+   check stricter, since each lesson's own install cell must then bring everything the lesson imports.
+3. Serves a small Flowers102 from 127.0.0.1 as a mirror: lesson 01's `make_synthetic_flowers102` (102 species, 2 training,
+   2 validation and 2 test photos each), packed by `make_mirror`, its checksums in the mirror setting.
+4. Runs each lesson alone: the notebook copied into an empty folder, an empty HOME, no DEEPBLOOM_DATA and no ../shared,
+   every cell executed in a Jupyter kernel of that environment — the install cell first (installing the local wheel where
+   it says GitHub), then every cell, `slow`, `gpu` and `download` ones included — with DEEPBLOOM_QUICK=1 (lesson 01's
+   `QUICK`: the Flowers102 sections train for an epoch or two on small images) and DEEPBLOOM_FLOWERS_MIRROR set.
+   Lesson 04's other backbones find random weights for resnet18 in DEEPBLOOM_WEIGHTS, as an offline learner's would be;
+   nothing is downloaded from the internet.
+Executed notebooks are kept in $TMPDIR/deepbloom-fresh/<lesson>/ to look at; the exit status is 1 if any lesson failed.
+"""
+import argparse, json, os, re, shutil, subprocess, sys, tempfile, threading, time
+from functools import partial
+from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
+from pathlib import Path
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT/'build'/'fresh'
+RUN = Path(tempfile.gettempdir())/'deepbloom-fresh'  # where lessons run: outside the checkout, as in Colab (nbdev 3 refuses a settings.ini above it)
+COLAB = ['torch==2.14.1', 'torchvision==0.29.1', 'numpy', 'pandas', 'scipy', 'scikit-learn', 'matplotlib', 'pillow', 'requests',
+         'pyyaml', 'ipykernel', 'ipywidgets']  # preinstalled in Colab; torch pinned to the release this machine has on disk
+GITHUB = 'git+https://github.com/deepbloom/deepbloom'  # what the install cells install from
+DROP = ('DEEPBLOOM_', 'VIRTUAL_ENV', 'PYTHON', 'JUPYTER', 'IPYTHON', 'MPL', 'HF_', 'HUGGINGFACE', 'TORCH_HOME', 'XDG_CACHE_HOME',
+        'XDG_DATA_HOME', 'XDG_CONFIG_HOME', 'FASTAI', 'MLFLOW', 'CUDA_VISIBLE')  # nothing of this machine's set-up reaches a lesson
+
+def run(*args, **kw): subprocess.run([str(a) for a in args], check=True, **kw)
+
+def lessons(wanted):
+    "The lesson notebooks in course order (not the contributors' page), or those named in `wanted`"
+    nbs = sorted(p for p in (ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb') if p.name != '95_docs.ipynb')
+    if not wanted: return nbs
+    picked = [p for p in nbs if any(p.stem == w or p.stem.startswith(w + '_') or p.name == w for w in wanted)]
+    if len(picked) < len(wanted): sys.exit(f"fresh_runtime: no lesson matches some of {wanted}; lessons: {', '.join(p.stem for p in nbs)}")
+    return picked
+
+def build(fresh_env):
+    "The wheel, and the environment with Colab's packages (made anew unless `fresh_env` is False and one exists)"
+    dist = WORK/'dist'; shutil.rmtree(dist, ignore_errors=True)
+    run(sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation', '-w', dist, ROOT)
+    wheel = next(dist.glob('deepbloom-*.whl'))
+    venv = WORK/'venv'
+    if fresh_env or not (venv/'.colab').is_file():
+        shutil.rmtree(venv, ignore_errors=True)
+        run(sys.executable, '-m', 'venv', venv)
+        run(venv/'bin'/'python', '-m', 'pip', 'install', '-q', *COLAB)
+        (venv/'.colab').write_text(' '.join(COLAB))
+    else: run(venv/'bin'/'python', '-m', 'pip', 'uninstall', '-q', '-y', 'deepbloom')   # an earlier check's wheel: the install cells must install this one
+    return wheel, venv
+
+def serve_mirror():
+    "A small Flowers102 served from 127.0.0.1: (server, mirror setting)"
+    from deepbloom.data import make_synthetic_flowers102, make_mirror
+    data, served = WORK/'flowers-102', WORK/'mirror'
+    for d in (data, served): shutil.rmtree(d, ignore_errors=True)
+    make_synthetic_flowers102(data, per_class=(2, 2, 2), size=128)
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args): pass
+    server = ThreadingHTTPServer(('127.0.0.1', 0), partial(Quiet, directory=str(served)))
+    setting = make_mirror(data, served, f'http://127.0.0.1:{server.server_port}/')
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, setting
+
+def offline_weights():
+    "A weights folder for the backbones lesson 04 would download (random weights: the check tests the code, not the numbers)"
+    import torch, torchvision
+    d = WORK/'weights'; d.mkdir(parents=True, exist_ok=True)
+    if not (d/'resnet18.pth').is_file(): torch.save(torchvision.models.resnet18().state_dict(), d/'resnet18.pth')
+    return d
+
+def kernel_env(venv, home, mirror, weights):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(DROP)}
+    path = [p for p in env.get('PATH', '').split(os.pathsep) if not p.startswith(str(ROOT))]
+    return {**env, 'HOME': str(home), 'PATH': os.pathsep.join([str(venv/'bin'), *path]), 'DEEPBLOOM_QUICK': '1',
+            'DEEPBLOOM_FLOWERS_MIRROR': mirror, 'DEEPBLOOM_WEIGHTS': str(weights)}
+
+def install_cell(nb, wheel, name):
+    "The lesson's install cell, installing the local wheel: its index"
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == 'code' and '%pip install' in c.source:
+            if GITHUB not in c.source: sys.exit(f"fresh_runtime: {name}'s install cell does not install {GITHUB}")
+            c.source = c.source.replace(GITHUB, wheel.as_uri()); return i
+    sys.exit(f"fresh_runtime: {name} has no install cell (%pip install ...)")
+
+def run_lesson(path, wheel, venv, mirror, weights, timeout):
+    "Run one lesson alone in the fresh environment: (passed, seconds, message)"
+    name, here = path.stem, RUN/path.stem
+    shutil.rmtree(here, ignore_errors=True)
+    (here/'home').mkdir(parents=True); (here/'lesson').mkdir()
+    shutil.copy(path, here/'lesson'/path.name)
+    nb = nbformat.read(here/'lesson'/path.name, as_version=4)
+    install_cell(nb, wheel, name)
+    kernels = WORK/'kernels'/'deepbloom-fresh'; kernels.mkdir(parents=True, exist_ok=True)
+    (kernels/'kernel.json').write_text(json.dumps(dict(argv=[str(venv/'bin'/'python'), '-m', 'ipykernel_launcher', '-f', '{connection_file}'],
+                                                       display_name='fresh runtime', language='python')))
+    os.environ['JUPYTER_PATH'] = str(WORK)        # where the driver finds the kernel spec (kernels/deepbloom-fresh)
+    client = NotebookClient(nb, kernel_name='deepbloom-fresh', timeout=timeout, allow_errors=False, record_timing=True)
+    t0, msg = time.time(), ''
+    try: client.execute(cwd=str(here/'lesson'), env=kernel_env(venv, here/'home', mirror, weights))
+    except CellExecutionError as e: msg = str(e)
+    except Exception as e: msg = f'{type(e).__name__}: {e}'
+    nbformat.write(nb, here/f'{name}.executed.ipynb')
+    return not msg, time.time() - t0, msg
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('lessons', nargs='*', help='lesson notebooks to run (file names or number prefixes); default: every lesson')
+    p.add_argument('--reuse-env', action='store_true', help='keep build/fresh/venv from an earlier check if there is one (faster; not fresh)')
+    p.add_argument('--timeout', type=int, default=1200, help='seconds one cell may run')
+    a = p.parse_args()
+    todo = lessons(a.lessons)
+    t0 = time.time()
+    wheel, venv = build(not a.reuse_env)
+    server, mirror = serve_mirror()
+    weights = offline_weights()
+    print(f"fresh runtime: {wheel.name}, Colab's packages in {venv.relative_to(ROOT)} ({time.time() - t0:.0f} s); Flowers102 mirror on 127.0.0.1", flush=True)
+    results, t1 = [], time.time()
+    for path in todo:
+        ok, secs, msg = run_lesson(path, wheel, venv, mirror, weights, a.timeout)
+        results.append((path.stem, ok, secs))
+        print(f"  {'pass' if ok else 'FAIL'}  {path.stem:16} {secs:6.0f} s", flush=True)
+        if not ok: print(re.sub(r'\x1b\[[0-9;]*m', '', msg)[-6000:], flush=True)
+    server.shutdown(); server.server_close()
+    failed = [n for n, ok, _ in results if not ok]
+    print(f"fresh runtime: {len(results) - len(failed)} of {len(results)} lessons passed in {time.time() - t1:.0f} s "
+          f"({time.time() - t0:.0f} s with the set-up)" + (f"; failed: {', '.join(failed)}" if failed else ''), flush=True)
+    sys.exit(1 if failed else 0)
+
+if __name__ == '__main__': main()
