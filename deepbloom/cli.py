@@ -36,7 +36,7 @@ def save_cams(learn:Learner, # from `load_model`
 @contextlib.contextmanager
 def _cli_errors(prog):
     try: yield
-    except (FileNotFoundError, ValueError, ConnectionError, ImportError) as e:  # ImageReadError is a ValueError
+    except (FileNotFoundError, FileExistsError, ValueError, ConnectionError, ImportError) as e:  # ImageReadError is a ValueError
         print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
 
 @command()

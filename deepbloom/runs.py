@@ -31,14 +31,19 @@ def git_commit(where:str|Path|None=None, # a folder inside the checkout; default
     if commit is None: return None
     return commit + ('+dirty' if _git(['status', '--porcelain', '--untracked-files=no', '.'], where) else '')
 
+def _cpu_name():
+    try: return next(l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name'))
+    except (OSError, StopIteration): return platform.processor() or platform.machine()
+
 def run_env() -> dict: # device, device name, CPU count, threads, library versions, commit
-    "What a run ran on and with"
-    import fastai, timm, torchvision
+    "What a run ran on and with: the same seed gives the same numbers only on the same machine and software"
+    import fastai, timm, torchvision, numpy, PIL
     from deepbloom import __version__
     cuda = torch.cuda.is_available()
-    return dict(device='cuda' if cuda else 'cpu', device_name=torch.cuda.get_device_name() if cuda else (platform.processor() or platform.machine()),
+    return dict(device='cuda' if cuda else 'cpu', device_name=torch.cuda.get_device_name() if cuda else _cpu_name(),
                 cpus=os.cpu_count(), threads=torch.get_num_threads(), python=platform.python_version(), torch=torch.__version__,
-                torchvision=torchvision.__version__, fastai=fastai.__version__, timm=timm.__version__, deepbloom=__version__, commit=git_commit())
+                torchvision=torchvision.__version__, fastai=fastai.__version__, timm=timm.__version__, numpy=numpy.__version__,
+                pillow=PIL.__version__, deepbloom=__version__, commit=git_commit())
 
 # %% ../nbs/80_runs.ipynb #e0bd4cf5
 def log_run(record:dict, # the run's settings and metrics
