@@ -376,4 +376,4 @@ def shrink_images(src:str|Path, # a dataset folder (Flowers102 or one sub-folder
     return dest
 
 # %% ../nbs/01_data.ipynb #6a31fc10
-QUICK = bool(os.environ.get('DEEPBLOOM_QUICK'))  # True when $DEEPBLOOM_QUICK is set: the lessons' Flowers102 sections then train briefly
+QUICK = os.environ.get('DEEPBLOOM_QUICK', '0') not in ('', '0')  # True when $DEEPBLOOM_QUICK is set (and not 0): the lessons' Flowers102 sections then train briefly
