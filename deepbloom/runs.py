@@ -4,7 +4,7 @@
 
 # %% ../nbs/80_runs.ipynb #598261cb
 from __future__ import annotations
-import argparse, inspect, json, os, platform, subprocess, sys
+import argparse, contextlib, inspect, io, json, os, platform, subprocess, sys
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
@@ -13,7 +13,7 @@ from fastcore.docments import docments
 
 # %% auto #0
 __all__ = ['RUNS_FILE', 'TABLE_COLS', 'MLFLOW_METRICS', 'git_commit', 'run_env', 'log_run', 'read_runs', 'runs_table',
-           'log_mlflow', 'command', 'show_runs']
+           'log_mlflow', 'command', 'run_command', 'show_runs']
 
 # %% ../nbs/80_runs.ipynb #5db9d7a2
 RUNS_FILE = 'runs.jsonl'  # the run log's file name: `deepbloom-train` keeps it beside the model it saves
@@ -137,6 +137,17 @@ def command(**positional:str, # parameter name: its `nargs` ('?', '*' or '+'), f
         f.main = main
         return f
     return deco
+
+# %% ../nbs/80_runs.ipynb #97f963b3
+def run_command(f, # a function made into a command by `command`
+                *args, # its command-line arguments (each converted with `str`)
+               ) -> tuple: # (exit status, standard output, standard error)
+    "Run the command `f` in this process as its console script would run: its exit status and what it prints"
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try: f.main([str(a) for a in args]); code = 0
+        except SystemExit as e: code = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
+    return code, out.getvalue(), err.getvalue()
 
 # %% ../nbs/80_runs.ipynb #2a07a814
 @command(path='?')
