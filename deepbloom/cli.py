@@ -18,14 +18,18 @@ from .runs import command
 __all__ = ['save_cams', 'train', 'predict']
 
 # %% ../nbs/90_cli.ipynb #fedb4e3b
+def _cam_paths(out, n):
+    "The files `save_cams` writes for `n` images (checked before any work: a clear error for a name that is no image file)"
+    out = Path(out)
+    if out.suffix.lower() not in ('.png', '.jpg', '.jpeg'): raise ValueError(f"The Grad-CAM output must be an image file name such as cam.png, not {out}.")
+    return [out] if n == 1 else [out.with_name(f'{out.stem}_{i}{out.suffix}') for i in range(1, n + 1)]
+
 def save_cams(learn:Learner, # from `load_model`
               images:list, # image paths (or bytes)
               out:str|Path, # a .png or .jpg file name; several images give `out_1.png`, `out_2.png`, ...
              ) -> list: # the files written
     "Save the Grad-CAM overlay of each image's top class"
-    out = Path(out)
-    if out.suffix.lower() not in ('.png', '.jpg', '.jpeg'): raise ValueError(f"The Grad-CAM output must be an image file name such as cam.png, not {out}.")
-    paths = [out] if len(images) == 1 else [out.with_name(f'{out.stem}_{i}{out.suffix}') for i in range(1, len(images) + 1)]
+    paths = _cam_paths(out, len(images))
     for img, p in zip(images, paths):
         shown, cam, cls, probs = learner_cam(learn, img)
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -82,6 +86,7 @@ def predict(images:list, # image files to classify
            ):
     "Name the flowers in IMAGES: the top-k classes with their probabilities"
     with _cli_errors('deepbloom-predict'):
+        if cam: _cam_paths(cam, len(images))   # a bad name is refused before any photo is scored
         if Path(model).suffix.lower() == '.onnx':   # onnxruntime only (lesson 81)
             if cam: raise ValueError("--cam needs the fastai model (.pkl): an ONNX file cannot give the gradients Grad-CAM uses.")
             if tta != '0': raise ValueError("--tta needs the fastai model (.pkl): the ONNX classifier makes one plain pass.")
