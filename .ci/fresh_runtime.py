@@ -39,7 +39,7 @@ def run(*args, **kw): subprocess.run([str(a) for a in args], check=True, **kw)
 
 def lessons(wanted):
     "The lesson notebooks in course order (not the contributors' page), or those named in `wanted`"
-    nbs = sorted(p for p in (ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb') if p.name != '95_docs.ipynb')
+    nbs = sorted(p for p in (ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb') if p.name[:2] < '95')   # 95 and up: contributors' pages, not lessons
     if not wanted: return nbs
     picked = [p for p in nbs if any(p.stem == w or p.stem.startswith(w + '_') or p.name == w for w in wanted)]
     if len(picked) < len(wanted): sys.exit(f"fresh_runtime: no lesson matches some of {wanted}; lessons: {', '.join(p.stem for p in nbs)}")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_app.ipynb #227b3918
 from __future__ import annotations
-import html, io, json
+import html, io, json, warnings
 from pathlib import Path
 import numpy as np
 from PIL import Image
@@ -25,10 +25,15 @@ def read_photo(data:bytes|str|Path, # the uploaded file's bytes, or a path
                max_side:int=1024, # bigger photos are shrunk to this long side
               ) -> tuple: # (RGB PIL image, note on what was converted or '' )
     "Open an uploaded photo as RGB, or raise `ImageReadError` with a message for the user"
-    if isinstance(data, (str, Path)): name, data = Path(data).name, Path(data).read_bytes()
+    if isinstance(data, (str, Path)):
+        if not Path(data).is_file(): raise ImageReadError(f"No photo at {data}: the file is missing, or a link to one that is. Pick another.")
+        name, data = Path(data).name, Path(data).read_bytes()
     if len(data) > max_mb * 2**20: raise ImageReadError(f"{name} is {len(data) / 2**20:.0f} MB; photos up to {max_mb:g} MB are accepted.")
     try:
-        with Image.open(io.BytesIO(data)) as im: mode, (w, h) = im.mode, im.size
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)      # over Pillow's limit: refused below, by size
+            with Image.open(io.BytesIO(data)) as im: mode, (w, h) = im.mode, im.size
+    except Image.DecompressionBombError: raise ImageReadError(f"{name} is over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels; images up to {max_pixels / 1e6:g} megapixels are accepted: shrink it first.") from None
     except Exception: raise ImageReadError(f"{name} is not an image this app can read: upload a JPEG, PNG, WebP, GIF or TIFF photo.") from None
     if w * h > max_pixels: raise ImageReadError(f"{name} is {w} × {h} pixels; images up to {max_pixels / 1e6:g} megapixels are accepted: shrink it first.")
     try: im = load_rgb(data)
@@ -75,18 +80,18 @@ def bars_html(top:list, # [(class name, probability)], most likely first
     return f'<div class="db-card">{head}{rows}' + (f'<div class="db-note">{html.escape(note)}</div>' if note else '') + '</div>'
 
 # %% ../nbs/07_app.ipynb #b0fe8f9a
-def model_choices(folder:str|Path, # where the exported models (`*.pkl`) are
+def model_choices(folder:str|Path, # where the saved models (`*.safetensors`, each with its .json card) are
                  ) -> dict: # label: model path, best accuracy first
     "The models in `folder`, labelled with what their cards say"
     folder, res = Path(folder), []
-    for f in sorted(folder.glob('*.pkl')):
+    for f in sorted(folder.glob('*.safetensors')):
         c = f.with_suffix('.json')
         try: d = json.loads(c.read_text()) if c.is_file() else {}
         except json.JSONDecodeError: d = {}
         acc = d.get('accuracy')
         label = f"{f.stem} · {d.get('arch', '?')} {d.get('size', '?')} px · {acc:.1%} on {d.get('n_test')} {d.get('split')} test photos" if acc is not None else f'{f.stem} (no card)'
         res.append((-(acc or -1), label, f))
-    if not res: raise FileNotFoundError(f"No model files (*.pkl) in {folder}: train one with deepbloom-train first.")
+    if not res: raise FileNotFoundError(f"No model files (*.safetensors) in {folder}: train one with deepbloom-train first.")
     return {label: f for _, label, f in sorted(res, key=lambda o: o[0])}
 
 # %% ../nbs/07_app.ipynb #e4398d32

@@ -4,12 +4,13 @@
 
 # %% ../nbs/90_cli.ipynb #70d86a53
 from __future__ import annotations
-import contextlib, json, sys
+import contextlib, inspect, json, shlex, sys
 from pathlib import Path
 from PIL import Image
 from fastai.learner import Learner
+from .data import ImageReadError, load_rgb
 from .transfer import LITE0
-from .train import train_classifier, load_model, predict_images
+from .train import train_classifier, load_model, predict_images, parse_tta
 from .gradcam import learner_cam, cam_overlay
 from .deploy import OnnxClassifier
 from .runs import command
@@ -24,16 +25,18 @@ def _cam_paths(out, n):
     if out.suffix.lower() not in ('.png', '.jpg', '.jpeg'): raise ValueError(f"The Grad-CAM output must be an image file name such as cam.png, not {out}.")
     return [out] if n == 1 else [out.with_name(f'{out.stem}_{i}{out.suffix}') for i in range(1, n + 1)]
 
+def _save_cam(learn, img, p):
+    shown, cam, cls, probs = learner_cam(learn, img)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(cam_overlay(shown, cam)).save(p)
+
 def save_cams(learn:Learner, # from `load_model`
-              images:list, # image paths (or bytes)
+              images:list, # image paths (or bytes, or PIL images)
               out:str|Path, # a .png or .jpg file name; several images give `out_1.png`, `out_2.png`, ...
              ) -> list: # the files written
     "Save the Grad-CAM overlay of each image's top class"
     paths = _cam_paths(out, len(images))
-    for img, p in zip(images, paths):
-        shown, cam, cls, probs = learner_cam(learn, img)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(cam_overlay(shown, cam)).save(p)
+    for img, p in zip(images, paths): _save_cam(learn, img, p)
     return paths
 
 # %% ../nbs/90_cli.ipynb #7b03d558
@@ -43,9 +46,15 @@ def _cli_errors(prog):
     except (FileNotFoundError, FileExistsError, ValueError, ConnectionError, ImportError) as e:  # ImageReadError is a ValueError
         print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
 
+def _resume_command(args:dict):
+    "The `deepbloom-train` command line that resumes a run made with `args`: every option that differs from its default, then --resume"
+    defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
+    opts = [f'--{k}' if v is True else f'--{k} {shlex.quote(str(v))}' for k, v in args.items() if v != defaults[k] and v is not False and k != 'resume']
+    return ' '.join(['deepbloom-train', *opts, '--resume'])
+
 @command()
 def train(data:str=None, # Flowers102 folder (or its parent), or a folder with one sub-folder of photos per class; default: $DEEPBLOOM_DATA, else download
-          split:str='official', # Flowers102 split: 'official' (scored on the 6,149 test photos) or 'random' (stratified 80/20)
+          split:str=None, # Flowers102 split: 'official' (the default: scored on the 6,149 test photos), 'trainval' or 'random' (stratified 80/20); a folder of classes is always split stratified
           arch:str=LITE0, # torchvision (resnet34) or timm architecture name
           strategy:str='partial', # frozen, partial, full or full_single (lesson 04)
           epochs:int=10, # epochs of training
@@ -53,12 +62,12 @@ def train(data:str=None, # Flowers102 folder (or its parent), or a folder with o
           bs:int=16, # batch size
           lr:float=2e-3, # the new head's peak learning rate
           div:float=10, # the first layer group's rate is lr/div
-          seed:int=42, # random seed: same seed, same split and (on CPU) same numbers
+          seed:int=42, # random seed: same seed and --num_workers, same split and (on CPU) same numbers
           scratch:bool=False, # no pretrained weights: train from random initialisation
           weights:str=None, # pretrained weights: a file, or a folder holding ARCH.pth; default: $DEEPBLOOM_WEIGHTS, else download
           monitor:int=2, # validation photos per class to report on after each epoch (0: all)
-          out:str='models/deepbloom.pkl', # where to save the trained model
-          num_workers:int=None, # data-loading processes (default: one per core)
+          out:str='models/deepbloom.safetensors', # where to save the trained model's weights (.safetensors); its card goes beside it (.json)
+          num_workers:int=None, # data-loading processes (default: one per core); the numbers of a seed depend on it, and the run log records it
           runs:str=None, # the run log to append to (default: runs.jsonl beside --out); see deepbloom-runs
           resume:bool=False, # continue an interrupted run (same settings) from its checkpoint, OUT with suffix .ckpt.pth
           label_smoothing:float=0, # label smoothing of the loss (0: plain cross-entropy)
@@ -68,34 +77,59 @@ def train(data:str=None, # Flowers102 folder (or its parent), or a folder with o
           weighted:bool=False, # weight the loss by inverse class frequency
           tta:str='0', # test-time augmentation in the final scoring: N random augmented passes averaged in, or 'flip' for the mirror image (0: off)
           name:str=None, # a name for this run in the run log
-          mlflow:bool=False, # also log the run to MLflow (./mlruns, or $MLFLOW_TRACKING_URI); needs deepbloom[mlflow]
+          mlflow:bool=False, # also log the run to MLflow (./mlruns, or $MLFLOW_TRACKING_URI, checked before training); needs deepbloom[mlflow]
          ):
-    "Train a flower classifier, score it once on the held-out photos, save it, and print the metrics as one JSON line; run it with `torchrun`/`accelerate launch` to train on several devices"
+    "Train a flower classifier, score it once on the held-out photos, save it (weights and card), and print the metrics as one JSON line; run it with `torchrun`/`accelerate launch` to train on several devices"
+    args = dict(locals())
     with _cli_errors('deepbloom-train'), contextlib.redirect_stdout(sys.stderr):
-        res = train_classifier(data, split, arch, strategy, epochs, size, bs, lr, div, seed, not scratch, weights, monitor or None, out, num_workers, runs, resume,
-                               label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=int(tta) if str(tta).isdigit() else tta, name=name, mlflow=mlflow)
+        try: res = train_classifier(data, split, arch, strategy, epochs, size, bs, lr, div, seed, not scratch, weights, monitor or None, out, num_workers, runs, resume,
+                                    label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=parse_tta(tta), name=name, mlflow=mlflow)
+        except KeyboardInterrupt:
+            ckpt = Path(out).with_suffix('.ckpt.pth')
+            print(f"\ndeepbloom-train: interrupted. " + (f"The epochs done are saved in {ckpt}; to go on from there, run:\n  {_resume_command(args)}" if ckpt.is_file()
+                  else "No epoch had finished, so nothing was saved: run the same command again."), file=sys.stderr); sys.exit(130)
     if res: print(json.dumps(res), flush=True)                      # with several processes, the first one reports
+
+def _read_photos(images):
+    "Each photo opened as RGB, or the message saying why it cannot be: one bad file never costs the others their predictions"
+    res = []
+    for f in images:
+        try: res.append(load_rgb(f))
+        except ImageReadError as e: res.append(e)
+    return res
 
 @command(images='+')
 def predict(images:list, # image files to classify
-            model:str='models/deepbloom.pkl', # a model saved by deepbloom-train (.pkl), or exported by deepbloom-export (.onnx)
+            model:str='models/deepbloom.safetensors', # a model saved by deepbloom-train (.safetensors, its .json card beside it), or exported by deepbloom-export (.onnx)
             topk:int=5, # how many classes to show per image
             json_lines:bool=False, # print one JSON object per image instead of a table
             cam:str=None, # also save the Grad-CAM overlay of the top class to this .png (several images: CAM_1.png, CAM_2.png, ...)
             tta:str='0', # test-time augmentation: N random augmented passes averaged in, or 'flip' for the mirror image (0: off)
+            trust_pickle:bool=False, # also open a pickled fastai learner (.pkl). WARNING: opening a pickle can run any code it holds; only for files you made or trust
            ):
-    "Name the flowers in IMAGES: the top-k classes with their probabilities"
+    "Name the flowers in IMAGES: the top-k classes with their probabilities. A photo that cannot be read is reported in its place (exit status 1); the others are still predicted"
     with _cli_errors('deepbloom-predict'):
-        if cam: _cam_paths(cam, len(images))   # a bad name is refused before any photo is scored
-        if Path(model).suffix.lower() == '.onnx':   # onnxruntime only (lesson 81)
-            if cam: raise ValueError("--cam needs the fastai model (.pkl): an ONNX file cannot give the gradients Grad-CAM uses.")
-            if tta != '0': raise ValueError("--tta needs the fastai model (.pkl): the ONNX classifier makes one plain pass.")
-            preds, cams = OnnxClassifier(model).predict(images, topk), [None] * len(images)
-        else:
-            learn = load_model(model)
-            with contextlib.redirect_stdout(sys.stderr):
-                preds = predict_images(learn, images, topk, int(tta) if tta.isdigit() else tta)
-                cams = save_cams(learn, images, cam) if cam else [None] * len(images)
-    for img, top, c in zip(images, preds, cams):
+        cams, tta = _cam_paths(cam, len(images)) if cam else [None] * len(images), parse_tta(tta)   # a bad name or setting is refused before any photo is scored
+        if not topk >= 1: raise ValueError(f"--topk must be at least 1, not {topk}.")
+        onnx = Path(model).suffix.lower() == '.onnx'
+        if onnx and cam: raise ValueError("--cam needs the deepbloom-train model (.safetensors): an ONNX file cannot give the gradients Grad-CAM uses.")
+        if onnx and tta: raise ValueError("--tta needs the deepbloom-train model (.safetensors): the ONNX classifier makes one plain pass.")
+        clf = OnnxClassifier(model) if onnx else load_model(model, trust_pickle)   # (a missing or unsafe model file: before any photo is read)
+        photos = _read_photos(images)
+        ok = [p for p in photos if not isinstance(p, Exception)]
+        with contextlib.redirect_stdout(sys.stderr):
+            preds = iter((clf.predict(ok, topk) if onnx else predict_images(clf, ok, topk, tta)) if ok else [])
+            for p, c in zip(photos, cams):
+                if c and not isinstance(p, Exception): _save_cam(clf, p, c)
+    n_bad = 0
+    for img, p, c in zip(images, photos, cams):
+        if isinstance(p, Exception):
+            n_bad += 1
+            if json_lines: print(json.dumps(dict(image=str(img), error=str(p))))
+            else: print(img, f'  error: {p}', sep='\n')
+            continue
+        top = next(preds)
         if json_lines: print(json.dumps(dict(image=str(img), top=[dict(name=n, prob=p) for n, p in top], **({'cam': str(c)} if c else {}))))
         else: print(img, *[f'  {p:6.1%}  {n}' for n, p in top], *([f'  Grad-CAM overlay: {c}'] if c else []), sep='\n')
+    if n_bad:
+        print(f"deepbloom-predict: {n_bad} of {len(images)} photos could not be read (see above); the others were predicted.", file=sys.stderr); sys.exit(1)

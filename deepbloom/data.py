@@ -4,7 +4,8 @@
 
 # %% ../nbs/01_data.ipynb #306beee5
 from __future__ import annotations
-import hashlib, io, os, re, shutil, tarfile
+import hashlib, io, os, re, shutil, tarfile, warnings
+from contextlib import nullcontext
 from pathlib import Path
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
 from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
@@ -128,13 +129,14 @@ FLOWER_NAMES = [o.rstrip('?') for o in Flowers102.classes]  # FLOWER_NAMES[label
 def stratified_split(labels, # one class label per item
                      valid_pct:float=0.2, # fraction of each class held out
                      seed:int=42, # the same seed gives the same split
+                     names:list|None=None, # one class name per item (e.g. its folder's), for error messages; default: the labels
                     ) -> np.ndarray: # boolean mask: True for the held-out items
     "Hold out `valid_pct` of each class: at least one item, never all of them"
-    labels = np.asarray(labels)
+    labels = np.asarray(labels); names = labels if names is None else np.asarray(names)
     rng, mask = np.random.default_rng(seed), np.zeros(len(labels), bool)
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
-        if len(idx) < 2: raise ValueError(f"Class {c!r} has {len(idx)} image: a split needs at least 2 images per class. Add photos or remove the class.")
+        if len(idx) < 2: raise ValueError(f"Class {names[idx[0]]} has 1 image: a split needs at least 2 images per class. Add photos or remove the class.")
         mask[rng.choice(idx, min(len(idx)-1, max(1, round(len(idx)*valid_pct))), replace=False)] = True
     return mask
 
@@ -185,16 +187,24 @@ def folder_items(path:str|Path, # a folder with one sub-folder of photos per cla
     classes, loose = [o for o in visible if o.is_dir()], [o.name for o in visible if not o.is_dir()]
     if loose: raise ValueError(f"{path} holds files outside any class folder ({', '.join(loose[:5])}): move each into the sub-folder of its class.")
     if not classes: raise ValueError(f"{path} has no class sub-folders: put each class's photos in a folder named after it, e.g. {path/'roses'/'1.jpg'}.")
+    if len(classes) == 1:
+        d = classes[0]; subs = sorted(o.name for o in d.iterdir() if o.is_dir() and not o.name.startswith('.'))
+        hint = f" The classes look one level deeper: pass {d} instead (its sub-folders: {', '.join(subs[:3])}{', ...' * (len(subs) > 3)})." if subs else " Add a folder for each other class."
+        raise ValueError(f"{path} holds a single class folder, {d.name}/, and one class makes a model that learns nothing. Pass a folder holding "
+                         f"one sub-folder of photos per class, e.g. {path/'roses'/'1.jpg'}, {path/'tulips'/'2.jpg'}.{hint}")
+    if {d.name.lower() for d in classes} <= {'train', 'training', 'valid', 'validation', 'val', 'test', 'testing'}:   # a split, not classes
+        raise ValueError(f"{path}'s sub-folders ({', '.join(d.name for d in classes)}) look like a split, not classes: deepbloom splits the photos itself. "
+                         f"Put all the photos of each class in one folder, e.g. {path/'roses'/'1.jpg'}, {path/'tulips'/'2.jpg'}.")
     rows, odd = [], []
     for i, d in enumerate(classes):
-        files = sorted(f for f in d.rglob('*') if f.is_file() and not f.name.startswith('.'))
+        files = sorted(f for f in d.rglob('*') if (f.is_file() or f.is_symlink() and not f.exists()) and not f.name.startswith('.'))   # a broken link too: reported, not skipped
         imgs = [f for f in files if f.suffix.lower() in image_extensions]
         odd += [f for f in files if f.suffix.lower() not in image_extensions]
         if not imgs: raise ValueError(f"Class folder {d} has no images: add photos (.jpg, .png, ...) or remove the folder.")
         rows += [(str(f), i, d.name) for f in imgs]
     if odd: raise ValueError(f"{len(odd)} file(s) in {path} are not images, e.g. {odd[0]}: remove them or convert them to .jpg or .png.")
     df = pd.DataFrame(rows, columns=['fname', 'label', 'name'])
-    df['set'] = np.where(stratified_split(df.label, valid_pct, seed), 'valid', 'train')
+    df['set'] = np.where(stratified_split(df.label, valid_pct, seed, names=df.name), 'valid', 'train')
     return df
 
 def image_items(path:str|Path|None=None, # a Flowers102 folder, a class-per-folder dataset, or None for `flowers_path()`'s lookup
@@ -280,22 +290,49 @@ def make_mirror(src:str|Path, # a Flowers102 folder, e.g. a smaller copy from `s
 
 # %% ../nbs/01_data.ipynb #23d1856f
 class ImageReadError(ValueError):
-    "An image file that is missing, corrupt or not an image"
+    "An image file that is missing, corrupt, not an image, or too big to open safely"
 
 def _to_8bit(im):
     a = np.asarray(im, dtype=np.float64)
     top = 65535 if im.mode.startswith('I;16') or a.max() > 255 else 1 if im.mode == 'F' and a.max() <= 1 else 255
     return Image.fromarray(np.clip(a * 255 / top, 0, 255).astype(np.uint8))
 
-def _open(fn):
+def _too_big(name, w, h):
+    "The error for an image over Pillow's decompression-bomb limit: its size, the limit, what to do"
+    lim = Image.MAX_IMAGE_PIXELS
+    return ImageReadError(f"{name} is {w:,} × {h:,} pixels ({w*h/1e6:,.1f} megapixels), over Pillow's limit of {lim/1e6:,.1f} megapixels against decompression bombs "
+                          f"(PIL.Image.MAX_IMAGE_PIXELS = {lim:,}). Shrink it, or, if you trust the file, raise the limit first: PIL.Image.MAX_IMAGE_PIXELS = {w*h:_}")
+
+def _bomb_size(src):
+    "(w, h) of an image `Image.open` refused as too big, read from its header by the format plugin that takes it, as `Image.open` finds it"
+    with open(src, 'rb') if isinstance(src, (str, os.PathLike)) else nullcontext(src) as fp:
+        fp.seek(0); prefix = fp.read(16)
+        for factory, accept in (Image.OPEN[k] for k in Image.ID):
+            if accept and (not (ok := accept(prefix)) or isinstance(ok, str)): continue
+            try: fp.seek(0); return factory(fp, '').size
+            except Exception: pass
+
+def _open_header(src, name):
+    "`Image.open(src)` (the header only), refusing an image over `Image.MAX_IMAGE_PIXELS` with `_too_big`, never with Pillow's warning"
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)   # Pillow warns above the limit and raises above twice it: we refuse both
+        try: im = Image.open(src)
+        except Image.DecompressionBombError: raise _too_big(name, *_bomb_size(src)) from None
+    if Image.MAX_IMAGE_PIXELS and im.width * im.height > Image.MAX_IMAGE_PIXELS: im.close(); raise _too_big(name, *im.size)
+    return im
+
+def _open(fn, small=False):
+    "Image `fn` opened and decoded (`small`: a JPEG at 1/8 scale, every byte still read), or an `ImageReadError` that names it and says what to do"
     name = fn if isinstance(fn, (str, Path)) else getattr(fn, 'name', 'the uploaded image')
     try:
-        im = Image.open(io.BytesIO(fn) if isinstance(fn, bytes) else fn)
+        im = _open_header(io.BytesIO(fn) if isinstance(fn, bytes) else fn, name)
+        if small: im.draft(None, (1, 1))   # JPEG only; other formats decode in full
         im.load()
         return im
-    except FileNotFoundError: raise ImageReadError(f"Image file not found: {name}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ImageReadError(f"Cannot read {name} as an image ({e}): it is corrupt or not an image. Delete or replace it.") from None
+    except ImageReadError: raise
+    except FileNotFoundError: raise ImageReadError(f"Image file not found: {name}. Check the path (a link must lead to a file that exists).") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise ImageReadError(f"Cannot read {name} as an image ({e}): it is corrupt, cut short or not an image. Delete or replace it.") from None
 
 def load_rgb(fn, # a path, raw bytes, a file object or a PIL image
              bg=(255, 255, 255), # colour that transparent areas are flattened onto
@@ -310,16 +347,17 @@ def load_rgb(fn, # a path, raw bytes, a file object or a PIL image
     return im.convert('RGB')
 
 # %% ../nbs/01_data.ipynb #7b826088
+def _check(f):
+    "None if image file `f` opens and decodes (a JPEG at 1/8 scale), else the message saying what is wrong and what to do"
+    try: _open(f, small=True).close()
+    except ImageReadError as e: return str(e)
+
 def check_images(fnames, # image paths
                 ) -> None:
-    "Read the header of every file; raise one `ImageReadError` that names every file that is missing or not an image"
-    bad = []
-    for f in fnames:
-        try:
-            with Image.open(f) as im: im.size
-        except (OSError, SyntaxError, ValueError) as e: bad.append(f"{f} ({type(e).__name__}: {e})")
-    if bad: raise ImageReadError(f"{len(bad)} of {len(fnames)} files cannot be read as images (nothing is skipped silently); "
-                                 f"delete or replace them:\n  " + '\n  '.join(bad[:10]) + ('\n  ...' if len(bad) > 10 else ''))
+    "Open and decode every file (JPEGs at 1/8 scale: cheap, yet every byte is read); raise one `ImageReadError` naming every file that is missing, not an image, cut short or too big"
+    bad = [o for o in map(_check, fnames) if o]
+    if bad: raise ImageReadError(f"{len(bad)} of {len(fnames)} files cannot be used as images (nothing is skipped silently); each line says what to do:\n  "
+                                 + '\n  '.join(bad[:10]) + ('\n  ...' if len(bad) > 10 else ''))
 
 # %% ../nbs/01_data.ipynb #e16a9fdb
 class RGBImage(PILImage):
@@ -336,7 +374,7 @@ def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows
               stats=imagenet_stats, # normalisation (mean, std) the model expects
               seed:int=42, # seeds Python, NumPy and torch so shuffles and augmentation repeat
               num_workers:int|None=None, # worker processes (fastai's default: one per core)
-              check:bool=True, # read every file's header first (`check_images`)
+              check:bool=True, # first check that every file opens, whole and not too big (`check_images`)
               **kwargs, # passed to `DataBlock.dataloaders`
              ) -> DataLoaders:
     "fastai `DataLoaders` for the `train` and `valid` rows of `items`: presized, augmented per batch, normalised"

@@ -12,20 +12,12 @@ from PIL import Image
 from fastai.learner import Learner
 from fastai.data.transforms import Normalize
 from .data import load_rgb
-from .train import load_model
+from .train import load_model, _pipeline
 
 # %% auto #0
 __all__ = ['export_onnx', 'OnnxClassifier', 'export']
 
 # %% ../nbs/81_deploy.ipynb #64efad69
-def _pipeline(learn):
-    "(item size, final size, mean, std) of a learner's test-time pipeline"
-    item = next((t.size for t in learn.dls.after_item.fs if getattr(t, 'size', None)), None)
-    final = next((t.size for t in learn.dls.after_batch.fs if getattr(t, 'size', None)), item)
-    norm = next((t for t in learn.dls.after_batch.fs if isinstance(t, Normalize)), None)
-    if final is None or norm is None: raise ValueError("This learner's pipeline has no Resize or no Normalize: build it with `image_dls` (lesson 01).")
-    return list(item or final), list(final), norm.mean.flatten().tolist(), norm.std.flatten().tolist()
-
 def export_onnx(learn:Learner, # a trained fastai classifier (`load_model`, `make_learner`)
                 fname:str|Path, # the .onnx file to write
                 quantize:bool=False, # store the weights as 8-bit integers (onnxruntime dynamic quantisation)
@@ -105,6 +97,7 @@ class OnnxClassifier:
                 topk:int=5, # classes per photo
                ) -> list: # per photo, [(class name, probability)], most likely first
         "The `topk` most likely classes of each photo, like `predict_images`"
+        if not (isinstance(topk, int) and topk >= 1): raise ValueError(f"topk must be a whole number of at least 1, not {topk!r}.")
         p = self.probs(imgs)
         return [[(self.vocab[i], round(float(r[i]), 4)) for i in np.argsort(-r)[:topk]] for r in p]
 
@@ -112,11 +105,12 @@ class OnnxClassifier:
 from .runs import command
 
 @command()
-def export(model:str='models/deepbloom.pkl', # a model saved by deepbloom-train
+def export(model:str='models/deepbloom.safetensors', # a model saved by deepbloom-train (.safetensors, its .json card beside it)
            out:str=None, # the .onnx file (default: beside the model, same name)
            int8:bool=False, # quantise the weights to 8 bits
+           trust_pickle:bool=False, # also open a pickled fastai learner (.pkl). WARNING: opening a pickle can run any code it holds; only for files you made or trust
           ):
     "Export a deepbloom-train model to ONNX for onnxruntime"
     import sys
-    try: print(export_onnx(load_model(model), out or Path(model).with_suffix('.int8.onnx' if int8 else '.onnx'), quantize=int8))
+    try: print(export_onnx(load_model(model, trust_pickle), out or Path(model).with_suffix('.int8.onnx' if int8 else '.onnx'), quantize=int8))
     except (FileNotFoundError, ValueError, ImportError) as e: print(f"deepbloom-export: error: {e}", file=sys.stderr); sys.exit(2)

@@ -221,7 +221,7 @@ def load_results(files:list, # CSV or JSON-lines files of runs (`results/*.csv`,
         if not f.is_file(): raise FileNotFoundError(f"No results file at {f}: run the lesson that writes it first.")
         df = pd.read_json(f, lines=True) if f.suffix == '.jsonl' else pd.read_csv(f)
         df = df.rename(columns={'accuracy': 'test_accuracy'})
-        if 'model' not in df or df.model.astype(str).str.endswith('.pkl').any():   # a run of deepbloom-train: name it by its recipe
+        if 'model' not in df or df.model.astype(str).str.endswith(('.pkl', '.safetensors')).any():   # a run of deepbloom-train: name it by its recipe
             name = df.get('arch', pd.Series(f.stem, index=df.index)).astype(str)
             if 'strategy' in df: name = name + df.strategy.map(lambda s: f' · {s}' if isinstance(s, str) else '')
             df['model'] = df.recipe.fillna(name) if 'recipe' in df else name

@@ -4,7 +4,7 @@
 
 # %% ../nbs/80_runs.ipynb #598261cb
 from __future__ import annotations
-import argparse, contextlib, inspect, io, json, os, platform, subprocess, sys
+import argparse, contextlib, http.client, inspect, io, json, os, platform, subprocess, sys, urllib.error, urllib.parse, urllib.request, warnings
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
@@ -13,7 +13,7 @@ from fastcore.docments import docments
 
 # %% auto #0
 __all__ = ['RUNS_FILE', 'TABLE_COLS', 'MLFLOW_METRICS', 'git_commit', 'run_env', 'log_run', 'read_runs', 'runs_table',
-           'log_mlflow', 'command', 'run_command', 'show_runs']
+           'log_mlflow', 'check_mlflow', 'command', 'run_command', 'show_runs']
 
 # %% ../nbs/80_runs.ipynb #5db9d7a2
 RUNS_FILE = 'runs.jsonl'  # the run log's file name: `deepbloom-train` keeps it beside the model it saves
@@ -46,28 +46,36 @@ def run_env() -> dict: # device, device name, CPU count, threads, library versio
                 pillow=PIL.__version__, deepbloom=__version__, commit=git_commit())
 
 # %% ../nbs/80_runs.ipynb #e0bd4cf5
+try: import fcntl                                                        # POSIX file locks
+except ImportError: fcntl = None                                          # Windows: appends go unlocked
+
 def log_run(record:dict, # the run's settings and metrics
             path:str|Path, # the run log (JSON lines); created if missing
            ) -> dict: # the record as written
-    "Append one run, with its time and `run_env()`, to the run log"
+    "Append one run, with its time and `run_env()`, to the run log: one whole line, in one write, under a lock"
     rec = {'time': datetime.now(timezone.utc).isoformat(timespec='seconds'), **record}
     rec.update({k: v for k, v in run_env().items() if k not in rec})
+    line = (json.dumps(rec, default=str) + '\n').encode()
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, 'a') as f: f.write(json.dumps(rec, default=str) + '\n')
+    with open(path, 'a+b', buffering=0) as f:                             # unbuffered: one `write` is one system call
+        if fcntl: fcntl.flock(f, fcntl.LOCK_EX)                           # other writers wait; closing the file releases it
+        if f.seek(0, os.SEEK_END): f.seek(-1, os.SEEK_END); line = line if f.read(1) == b'\n' else b'\n' + line  # after a killed run's partial line
+        f.write(line)
     return rec
 
 def read_runs(path:str|Path, # a run log written by `log_run`
              ) -> pd.DataFrame: # one row per run
-    "The run log as a table"
+    "The run log as a table; lines that are not JSON objects are skipped, with a warning that names them"
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"No run log at {path}: deepbloom-train writes one ({RUNS_FILE}) beside the model it saves.")
-    rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
+    rows, bad = [], []
+    for i, line in enumerate(path.read_text(encoding='utf-8', errors='replace').split('\n'), 1):
         if not line.strip(): continue
         try: r = json.loads(line)
-        except json.JSONDecodeError as e: raise ValueError(f"Line {i} of {path} is not valid JSON ({e.msg}): fix or delete that line.") from None
-        if not isinstance(r, dict): raise ValueError(f"Line {i} of {path} is not a JSON object: fix or delete that line.")
-        rows.append(r)
+        except json.JSONDecodeError as e: bad.append(f'{i} (not valid JSON: {e.msg})'); continue
+        if isinstance(r, dict): rows.append(r)
+        else: bad.append(f'{i} (not a JSON object)')
+    if bad: warnings.warn(f"Skipped line{'s' * (len(bad) > 1)} {', '.join(bad)} of {path}, and read the other runs. A run killed while writing leaves such a line: delete {'them' if len(bad) > 1 else 'it'} to silence this warning.", stacklevel=2)
     return pd.DataFrame(rows)
 
 # %% ../nbs/80_runs.ipynb #c74bfe40
@@ -81,19 +89,27 @@ def runs_table(runs:pd.DataFrame|str|Path, # from `read_runs`, or a run log's pa
                query:str|None=None, # keep the runs that match, e.g. "split == 'official' and epochs >= 10"
                sort:str='accuracy', # column to sort by, largest first
                best_by:str|None=None, # keep only the best run (by `sort`) for each value of this column, e.g. 'recipe'
-               cols=TABLE_COLS, # columns to show, when present
+               cols:list|None=None, # columns to show; default: those of `TABLE_COLS` that the log has
               ) -> str: # a markdown table
     "Runs from the log as a markdown table"
     df = read_runs(runs) if isinstance(runs, (str, Path)) else runs
-    if query: df = df.query(query)
-    if sort not in df: raise ValueError(f"No column {sort!r} to sort by; the log has {', '.join(df.columns)}.")
+    has = ', '.join(map(str, df.columns)) or 'no columns'
+    cols = [c for c in TABLE_COLS if c in df] if cols is None else list(cols)
+    if sort not in df: raise ValueError(f"No column {sort!r} to sort by; the log has {has}.")
+    if missing := [c for c in cols if c not in df]: raise ValueError(f"No column {', '.join(map(repr, missing))} to show; the log has {has}.")
+    if query:
+        try: df = df.query(query)
+        except Exception as e: raise ValueError(f"Bad query {query!r}: {type(e).__name__}: {' '.join(str(e).split())}. Write it in pandas' query syntax, e.g. \"split == 'official' and epochs >= 10\", over the log's columns: {has}.") from None
     df = df.sort_values(sort, ascending=False, kind='stable')
     if best_by: df = df.drop_duplicates(best_by)
-    cols = [c for c in cols if c in df]
     return '\n'.join(['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)] + ['| ' + ' | '.join(_cell(v) for v in r) + ' |' for r in df[cols].itertuples(index=False)])
 
 # %% ../nbs/80_runs.ipynb #205ab9dc
 MLFLOW_METRICS = ('accuracy', 'accuracy_no_tta', 'seconds', 'train_seconds', 'score_seconds', 'images_per_s')  # record keys logged as MLflow metrics; the rest are parameters
+
+def _mlflow_uri(uri=None): # `uri`, else `$MLFLOW_TRACKING_URI`, else the folder `mlruns`; a folder as a `file:` URI
+    uri = uri or os.environ.get('MLFLOW_TRACKING_URI') or 'mlruns'
+    return uri if len(urllib.parse.urlsplit(uri).scheme) > 1 else Path(uri).absolute().as_uri()   # 'C:\runs' is a folder too
 
 def log_mlflow(record:dict, # a run record (`log_run` returns one)
                files:list=(), # files to attach as artifacts; a `*.history.csv` from fastai's `CSVLogger` also becomes per-epoch metrics
@@ -103,9 +119,9 @@ def log_mlflow(record:dict, # a run record (`log_run` returns one)
     "Log one run to MLflow: settings as parameters, outcomes as metrics, per-epoch history as curves, files as artifacts"
     try: import mlflow
     except ImportError: raise ImportError("MLflow logging needs MLflow: pip install 'deepbloom[mlflow]' (or mlflow), or run without --mlflow.") from None
-    uri = uri or os.environ.get('MLFLOW_TRACKING_URI') or 'mlruns'
-    if ':' not in uri:                                                   # a local folder: MLflow 3's file store, opted in to
-        os.environ.setdefault('MLFLOW_ALLOW_FILE_STORE', 'true'); uri = Path(uri).absolute().as_uri()
+    uri = _mlflow_uri(uri)
+    if uri.startswith('file:'): os.environ.setdefault('MLFLOW_ALLOW_FILE_STORE', 'true')   # a local folder: MLflow 3's file store, opted in to
+    os.environ.setdefault('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '0'); os.environ.setdefault('MLFLOW_HTTP_REQUEST_TIMEOUT', '10')  # a server gone: an error in seconds
     mlflow.set_tracking_uri(uri); mlflow.set_experiment(experiment)
     metrics = {k: record[k] for k in MLFLOW_METRICS if isinstance(record.get(k), (int, float))}
     params = {k: str(v)[:500] for k, v in record.items() if k not in metrics and v is not None}
@@ -117,6 +133,19 @@ def log_mlflow(record:dict, # a run record (`log_run` returns one)
                 for r in pd.read_csv(f).to_dict('records'):
                     mlflow.log_metrics({f'epoch_{k}': v for k, v in r.items() if k not in ('epoch', 'time')}, step=int(r['epoch']))
     return run.info.run_id
+
+# %% ../nbs/80_runs.ipynb #da612c14
+def check_mlflow(uri:str|None=None, # tracking URI; default `$MLFLOW_TRACKING_URI`, else the folder `mlruns`
+                 timeout:float=5, # seconds an http(s) server has to answer
+                ) -> str: # the tracking URI that `log_mlflow` will log to
+    "Check, before training, that the MLflow tracking server answers: an error now, rather than a hang after the run"
+    uri = _mlflow_uri(uri)
+    if urllib.parse.urlsplit(uri).scheme not in ('http', 'https'): return uri                 # a folder or a database: nothing to reach
+    try: urllib.request.urlopen(uri.rstrip('/') + '/health', timeout=timeout).close()
+    except urllib.error.HTTPError as e: e.close()                                              # any HTTP status: a server answers
+    except (OSError, http.client.HTTPException, ValueError) as e:
+        raise ConnectionError(f"No MLflow tracking server answers at {uri} within {timeout:g} s ({getattr(e, 'reason', e)}); nothing was trained yet. Start the server (e.g. `mlflow server --port 5000`), set MLFLOW_TRACKING_URI to one that runs, or run without --mlflow.") from None
+    return uri
 
 # %% ../nbs/80_runs.ipynb #9f7e59f1
 def command(**positional:str, # parameter name: its `nargs` ('?', '*' or '+'), for each parameter given without an option name
@@ -155,8 +184,13 @@ def show_runs(path:str=f'models/{RUNS_FILE}', # the run log
               query:str=None, # pandas query, e.g. "split == 'official'"
               sort:str='accuracy', # column to sort by, largest first
               best_by:str=None, # keep the best run per value of this column, e.g. recipe
-              cols:str=None, # comma-separated columns (default: `TABLE_COLS`)
+              cols:str=None, # comma-separated columns (default: those of `TABLE_COLS` that the log has)
              ):
     "Print the run log as a markdown table"
-    try: print(runs_table(path, query, sort, best_by, cols.split(',') if cols else TABLE_COLS))
-    except (FileNotFoundError, ValueError) as e: print(f"deepbloom-runs: error: {e}", file=sys.stderr); sys.exit(2)
+    with warnings.catch_warnings(record=True) as skipped:                                    # a skipped line: one line on stderr
+        warnings.simplefilter('always')
+        try: table = runs_table(path, query, sort, best_by, [c.strip() for c in cols.split(',')] if cols else None)
+        except (FileNotFoundError, ValueError) as e: table = None; print(f"deepbloom-runs: error: {e}", file=sys.stderr)
+    for w in skipped: print(f"deepbloom-runs: warning: {w.message}", file=sys.stderr)
+    if table is None: sys.exit(2)
+    print(table)

@@ -4,26 +4,31 @@
 
 # %% ../nbs/04b_train.ipynb #d5f983ee
 from __future__ import annotations
-import contextlib, inspect, json, os, random, time
+import contextlib, difflib, inspect, json, os, pickle, random, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
-import torch
+import torch, timm, torchvision
+from PIL import Image
+from safetensors.torch import save_file, load_file
 from fastai.callback.core import Callback, CancelEpochException
 from fastai.callback.mixup import MixUp, CutMix
 from fastai.callback.progress import CSVLogger
+from fastai.data.transforms import Normalize
 from fastai.learner import Learner, load_learner
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed, rank_distrib, num_distrib, default_device
 from fastai.vision.augment import RandomResizedCropGPU
 from fastcore.basics import noop
-from .data import QUICK, flowers_path, heldout, image_dls, image_items, RGBImage
-from .transfer import LITE0, arch_stats, make_learner, fit_transfer, monitor_items
-from .runs import log_run, log_mlflow, RUNS_FILE
+from fastcore.foundation import L
+from .data import QUICK, check_images, find_flowers, flowers_path, heldout, image_dls, image_items, RGBImage
+from .transfer import LITE0, STRATEGIES, arch_stats, make_learner, fit_transfer, monitor_items
+from .runs import log_run, log_mlflow, check_mlflow, RUNS_FILE
 
 # %% auto #0
-__all__ = ['class_weights', 'ProgressiveResize', 'Mirror', 'tta_preds', 'score_heldout', 'data_parallel', 'Checkpoint',
-           'train_classifier', 'load_model', 'predict_images', 'trained_model', 'flowers_model']
+__all__ = ['MODEL_FORMAT', 'class_weights', 'ProgressiveResize', 'Mirror', 'parse_tta', 'tta_preds', 'score_heldout',
+           'data_parallel', 'Checkpoint', 'save_model', 'load_model', 'predict_images', 'train_classifier',
+           'check_arch', 'trained_model', 'flowers_model']
 
 # %% ../nbs/04b_train.ipynb #2a74741c
 def class_weights(items:pd.DataFrame, # an items table (`image_items`); its `train` rows are counted
@@ -58,6 +63,15 @@ class Mirror(Callback):
     "Flip every batch left to right: passed to `get_preds`, it scores the mirror image of each photo"
     def before_batch(self): self.learn.xb = (self.x.flip(-1),)
 
+def _tta_ok(tta): return tta == 'flip' or isinstance(tta, int) and not isinstance(tta, bool) and tta >= 0
+
+def parse_tta(s:str|int, # as typed after `--tta`: 'N' random passes, 'flip', or '0' for none
+             ) -> int|str: # the `tta` setting `tta_preds` takes
+    "A test-time augmentation setting from its command-line form, checked"
+    v = int(s) if str(s).strip().isdigit() else str(s).strip()
+    if not _tta_ok(v): raise ValueError(f"tta must be a number of augmented passes (0 for none) or 'flip', not {s!r}.")
+    return v
+
 def tta_preds(learn:Learner, # a trained classifier
               dl, # a test `DataLoader` (`learn.dls.test_dl(...)`)
               tta:int|str=0, # `n` random augmented passes (fastai's `Learner.tta`), 'flip' for the mirror image, or 0 for one plain pass
@@ -65,7 +79,7 @@ def tta_preds(learn:Learner, # a trained classifier
               seed:int=42, # seeds the augmented passes
              ) -> tuple: # (probabilities, the plain pass's probabilities, targets or None)
     "Class probabilities of `learn` on `dl`, averaged over augmented copies of each photo when `tta` is set"
-    if not (tta == 'flip' or isinstance(tta, int) and tta >= 0): raise ValueError(f"tta must be a number of augmented passes (0 for none) or 'flip', not {tta!r}.")
+    if not _tta_ok(tta): raise ValueError(f"tta must be a number of augmented passes (0 for none) or 'flip', not {tta!r}.")
     if tta == 'flip':
         (plain, targs), mirrored = learn.get_preds(dl=dl), learn.get_preds(dl=dl, cbs=Mirror())[0]
         return (plain + mirrored) / 2, plain, targs
@@ -110,6 +124,19 @@ def data_parallel(learn:Learner, # the learner to train
         teardown_distrib(); os.environ['WORLD_SIZE'] = '1'   # after the fit each process works alone (the first one scores and saves)
 
 # %% ../nbs/04b_train.ipynb #cf67bd34
+def _differ(k, there, here):
+    "One setting that differs between a checkpoint and this run, said briefly (lists such as the classes: what was added or removed)"
+    if not (isinstance(there, list) and isinstance(here, list)): return f'{k}: {there} there, {here} here'
+    new, gone = [c for c in here if c not in there], [c for c in there if c not in here]
+    return f"{k}: {len(there)} there, {len(here)} here" + (f"; added {', '.join(map(str, new[:5]))}" if new else '') + (f"; removed {', '.join(map(str, gone[:5]))}" if gone else '')
+
+def _plain(o):
+    "`o` as nested lists, dicts, numbers and tensors: what `torch.load(weights_only=True)` reads back without unpickling any other object"
+    if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple, L)): return [_plain(v) for v in o]
+    if isinstance(o, np.ndarray): return o.tolist()
+    return o.item() if isinstance(o, np.generic) else o
+
 class Checkpoint(Callback):
     "Save weights, optimizer, epoch and every random state after each epoch; with `resume`, start from that file"
     order = 65  # after the loggers (60) have set up, before anything else sees a skipped epoch
@@ -123,32 +150,122 @@ class Checkpoint(Callback):
         dl = self.dls.train
         return dl.dl if type(dl).__name__ == 'DistributedDL' else dl
 
+    def _read(self):
+        "The checkpoint's contents, read without unpickling any object (`weights_only=True`), or an error naming the file"
+        if not self.fname.is_file(): raise FileNotFoundError(f"No checkpoint at {self.fname}: there is no interrupted run to resume; run without --resume.")
+        try: st = torch.load(self.fname, weights_only=True, map_location='cpu')
+        except pickle.UnpicklingError: st = 'it holds Python objects, which are refused: unpickling them could run code'
+        except Exception as e: st = f'{type(e).__name__}: {str(e)[:150]}'
+        if not isinstance(st, dict) or not {'model', 'opt', 'epoch', 'config', 'random', 'numpy', 'torch', 'dl'} <= set(st):
+            why = st if isinstance(st, str) else 'not a deepbloom checkpoint'
+            raise ValueError(f"{self.fname} cannot be read as a checkpoint ({why}). It is damaged or is another kind of file: delete it and train afresh, without --resume.")
+        return st
+
     def before_fit(self):
         if not self.resume: return
-        if not self.fname.is_file(): raise FileNotFoundError(f"No checkpoint at {self.fname}: there is no interrupted run to resume; run without --resume.")
-        st = torch.load(self.fname, weights_only=False)   # our own file: it holds random states, which are not tensors
-        diff = {k: (v, self.config.get(k)) for k, v in st['config'].items() if self.config.get(k) != v}
-        if diff: raise ValueError(f"{self.fname} was saved by a run with other settings ({', '.join(f'{k}: {a} there, {b} here' for k, (a, b) in diff.items())}): resume with the same settings, or start afresh.")
-        self.learn.model.load_state_dict(st['model']); self.learn.opt.load_state_dict(st['opt'])
-        random.setstate(st['random']); np.random.set_state(st['numpy']); torch.set_rng_state(st['torch']); self._dl().rng.setstate(st['dl'])
-        self.start, self.logger = st['epoch'] + 1, self.learn.logger
+        st = self._read()
+        diff = [_differ(k, v, self.config.get(k)) for k, v in st['config'].items() if self.config.get(k) != v]
+        if diff: raise ValueError(f"{self.fname} was saved by a run with other settings or data ({'; '.join(diff)}): resume with the same settings, or start afresh.")
+        try: self.learn.model.load_state_dict(st['model'])
+        except RuntimeError as e: raise ValueError(f"{self.fname} holds weights of another model ({str(e).splitlines()[0][:200]}): start afresh, without --resume.") from None
+        self.learn.opt.load_state_dict({**st['opt'], 'hypers': L(st['opt']['hypers'])})
+        (a, b, c), n, (x, y, z) = st['random'], st['numpy'], st['dl']
+        random.setstate((a, tuple(b), c)); np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), *n[2:]))
+        torch.set_rng_state(st['torch']); self._dl().rng.setstate((x, tuple(y), z))
+        self.start, self.saved_logger = st["epoch"] + 1, self.learn.logger
         self.learn.logger = noop                                         # no rows for the skipped epochs in the printout or the history
 
     def before_epoch(self):
         if self.epoch < self.start: raise CancelEpochException
-        if self.epoch == self.start and self.start: self.learn.logger = self.logger
+        if self.epoch == self.start and self.start: self.learn.logger = self.saved_logger
 
     def after_epoch(self):
         if self.epoch < self.start: return
         tmp = self.fname.with_suffix('.tmp')
-        torch.save(dict(model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch, config=self.config,
-                        random=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(), dl=self._dl().rng.getstate()), tmp)
+        torch.save(_plain(dict(model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch, config=self.config, random=random.getstate(),
+                               numpy=np.random.get_state(), torch=torch.get_rng_state(), dl=self._dl().rng.getstate())), tmp)   # plain values: read back with weights_only
         tmp.replace(self.fname)                                          # atomic: a kill while saving leaves the previous checkpoint intact
 
+# %% ../nbs/04b_train.ipynb #3d71dba8
+MODEL_FORMAT = 'deepbloom-safetensors-1'  # the card's `format`: weights in safetensors, and this card to rebuild the learner from
+
+def _pipeline(learn):
+    "(item size, final size, mean, std) of a learner's test-time pipeline"
+    item = next((t.size for t in learn.dls.after_item.fs if getattr(t, 'size', None)), None)
+    final = next((t.size for t in learn.dls.after_batch.fs if getattr(t, 'size', None)), item)
+    norm = next((t for t in learn.dls.after_batch.fs if isinstance(t, Normalize)), None)
+    if final is None or norm is None: raise ValueError("This learner's pipeline has no Resize or no Normalize: build it with `image_dls` (lesson 01).")
+    return list(item or final), list(final), norm.mean.flatten().tolist(), norm.std.flatten().tolist()
+
+def save_model(learn:Learner, # a trained classifier whose `DataLoaders` come from `image_dls`
+               fname:str|Path, # the .safetensors file to write; the card goes beside it as .json
+               card:dict, # what to keep about the model; needs at least `arch`, the architecture `make_learner` built
+              ) -> Path: # `fname`
+    "Save `learn`'s weights in safetensors and, beside them, a JSON card with everything `load_model` needs to rebuild it: architecture, classes, preprocessing"
+    fname, (item, final, mean, std) = Path(fname), _pipeline(learn)
+    card = {**card, 'format': MODEL_FORMAT, 'classes': [str(v) for v in learn.dls.vocab], 'preprocessing': dict(item_size=item, size=final, mean=mean, std=std)}
+    tmp = fname.with_name(fname.name + '.tmp')
+    save_file({k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}, str(tmp))
+    tmp.replace(fname); fname.with_suffix('.json').write_text(json.dumps(card) + '\n')
+    return fname
+
+# %% ../nbs/04b_train.ipynb #596f51fb
+def _is_safetensors(fname):
+    "Does the file start like a safetensors file: an 8-byte header length, then a JSON header?"
+    with open(fname, 'rb') as f: head = f.read(9)
+    return len(head) == 9 and head[8:] == b'{' and int.from_bytes(head[:8], 'little') < 100_000_000
+
+def _rebuild(fname):
+    "The learner a .safetensors file and its card describe: the card's architecture and pipeline, these weights; nothing unpickled"
+    card_file = fname.with_suffix('.json')
+    if not card_file.is_file(): raise FileNotFoundError(f"No card at {card_file}: the weights in {fname.name} need the card deepbloom-train writes beside them (architecture, classes, preprocessing). Copy the two files together.")
+    try:
+        card = json.loads(card_file.read_text()); arch, classes, p = card['arch'], card['classes'], card['preprocessing']
+        blank = Image.new('RGB', tuple(p['item_size']))                 # stand-in photos: the pipeline is built from the card, not from data
+        items = pd.DataFrame(dict(fname=[blank] * 2 * len(classes), label=list(range(len(classes))) * 2, name=classes * 2, set=['train', 'valid'] * len(classes)))
+        dls = image_dls(items, size=p['size'][0], bs=2, stats=(p['mean'], p['std']), augment=p['item_size'] != p['size'], num_workers=0, check=False)
+    except (ValueError, KeyError, TypeError, IndexError) as e: raise ValueError(f"{card_file} is not the card of a deepbloom model ({type(e).__name__}: {e}): train the model again, or copy its own card.") from None
+    learn = make_learner(dls, check_arch(arch), pretrained=False, label_smoothing=0)
+    if list(_pipeline(learn)[:2]) != [p['item_size'], p['size']]: raise ValueError(f"{card_file} describes a pipeline image_dls cannot rebuild ({p['item_size']} then {p['size']} px): save models trained on image_dls batches.")
+    try: weights = load_file(str(fname))
+    except Exception as e: raise ValueError(f"{fname} cannot be read as safetensors ({type(e).__name__}: {str(e)[:150]}): the file is damaged; copy it again or train again.") from None
+    try: learn.model.load_state_dict(weights)
+    except RuntimeError as e: raise ValueError(f"The weights in {fname.name} do not fit its card ({arch}, {len(classes)} classes: {str(e).splitlines()[0][:150]}): keep each model with its own card.") from None
+    return learn
+
+def load_model(fname:str|Path, # a model saved by `train_classifier` / `deepbloom-train` (.safetensors, its card beside it)
+               trust_pickle:bool=False, # also open a pickled fastai learner (.pkl): only for a file you made or trust, as opening it can run any code
+              ) -> Learner:
+    "Load a model for prediction: rebuilt from its weights and card, with nothing unpickled (a pickled learner only with `trust_pickle`)"
+    fname = Path(fname)
+    if not fname.is_file(): raise FileNotFoundError(f"No model file at {fname}: give the file deepbloom-train saved (models/deepbloom.safetensors unless --out named another), or train one first.")
+    device = default_device()                                              # CUDA or MPS when there is one, else the CPU
+    if _is_safetensors(fname): learn = _rebuild(fname)
+    elif not trust_pickle: raise ValueError(f"{fname} is not a .safetensors model. If it is a pickled fastai learner (.pkl), opening it can run any code it holds: "
+                                            "train again with deepbloom-train (it saves .safetensors), or, only for a file you made or trust, pass trust_pickle=True (--trust-pickle).")
+    else:
+        try:
+            with warnings.catch_warnings(): warnings.simplefilter('ignore', UserWarning); learn = load_learner(fname, cpu=device.type == 'cpu')   # (fastai's pickle warning: trusted, by request)
+        except Exception as e: raise ValueError(f"{fname} is not a model saved by fastai ({type(e).__name__}: {str(e)[:200]}).") from None
+        if not isinstance(learn, Learner): raise ValueError(f"{fname} holds a {type(learn).__name__}, not a fastai learner.")
+    learn.dls.to(device); learn.model.to(device)
+    return learn
+
+def predict_images(learn:Learner, # from `load_model`
+                   images:list, # image paths (or bytes, or PIL images)
+                   topk:int=5, # how many classes to return per image
+                   tta:int|str=0, # test-time augmentation, as `deepbloom-train --tta` scored it (`tta_preds`): `n` random passes or 'flip'
+                  ) -> list: # per image, a list of (class name, probability), most likely first
+    "The `topk` most likely classes of each image"
+    if not (isinstance(topk, int) and topk >= 1): raise ValueError(f"topk must be a whole number of at least 1, not {topk!r}.")
+    dl = learn.dls.test_dl([RGBImage.create(o) for o in images], num_workers=0)
+    probs = tta_preds(learn, dl, tta)[0]
+    top = probs.topk(min(topk, probs.shape[1]))
+    return [[(learn.dls.vocab[i], round(p, 4)) for p, i in zip(ps.tolist(), ix.tolist())] for ps, ix in zip(*top)]
 
 # %% ../nbs/04b_train.ipynb #055096d4
 def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-folder per class; None: `$DEEPBLOOM_DATA`, else download
-                     split:str='official', # Flowers102: 'official' (scored on 6,149 test photos), 'trainval' or 'random' (stratified 80/20)
+                     split:str|None=None, # Flowers102: 'official' (the default; scored on 6,149 test photos), 'trainval' or 'random' (stratified 80/20); a class-per-folder dataset is always split stratified
                      arch:str=LITE0, # torchvision or timm architecture name
                      strategy:str='partial', # how much of the pretrained body trains: one of `STRATEGIES` (lesson 04)
                      epochs:int=10, # epochs of `fit_one_cycle`
@@ -160,8 +277,8 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      pretrained:bool=True, # start from ImageNet weights
                      weights:str|Path|None=None, # pretrained weights file or folder (see `weights_file`)
                      monitor:int|None=2, # validation photos per class to report on after each epoch (None: all)
-                     out:str|Path='models/deepbloom.pkl', # where the exported learner is saved
-                     num_workers:int|None=None, # data-loading processes (default: one per core)
+                     out:str|Path='models/deepbloom.safetensors', # where the weights are saved (safetensors), the card beside them as .json
+                     num_workers:int|None=None, # data-loading processes (default: one per core); the numbers of a seed depend on it, so the log records it
                      runs:str|Path|None=None, # the run log to append this run to (lesson 80); default `runs.jsonl` beside `out`
                      resume:bool=False, # continue an interrupted run from its checkpoint (`out` with suffix `.ckpt.pth`), with the same settings
                      cbs:list|None=None, # more fastai callbacks for the fit
@@ -174,19 +291,21 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      name:str|None=None, # a name for the run in the log, e.g. the trick it tries
                      mlflow:bool=False, # also log the run to MLflow (`log_mlflow`; `pip install deepbloom[mlflow]`)
                     ) -> dict: # the metrics and the settings that produced them
-    "Train a flower classifier with the course's current recipe, score it once on the held-out photos, and export it (with its metrics beside it as JSON), and log the run"
-    t0 = time.time()
+    "Train a flower classifier with the course's current recipe, score it once on the held-out photos, save it (weights, and a card of metrics and settings), and log the run"
+    t0, args = time.time(), dict(locals())
+    split = _check_args(args)                                              # every argument, before any photo is read
     data = flowers_path() if data is None else data
-    settings = _settings(locals())                                         # what makes this model what it is (its card keeps them)
+    settings = _settings({**args, 'data': data})                           # what makes this model what it is (its card keeps them)
     items = image_items(data, split, seed=seed)
+    check_images(items.fname)                                              # every photo, the held-out ones too: a bad file stops the run now, not after training
     test = heldout(items)
-    dls = image_dls(monitor_items(items, monitor), size=size, bs=bs, stats=arch_stats(arch), seed=seed, num_workers=num_workers)
+    dls = image_dls(monitor_items(items, monitor), size=size, bs=bs, stats=arch_stats(arch), seed=seed, num_workers=num_workers, check=False)
     set_seed(seed, reproducible=True)
     loss = dict(loss_func=LabelSmoothingCrossEntropyFlat(weight=class_weights(items), eps=label_smoothing) if label_smoothing else CrossEntropyLossFlat(weight=class_weights(items))) if weighted else {}
     learn = make_learner(dls, arch, pretrained, weights, label_smoothing, **loss)
     out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
     history = CSVLogger(str(out.with_suffix('.history.csv').absolute()), append=resume)   # fastai's per-epoch log
-    ckpt = Checkpoint(out.with_suffix('.ckpt.pth'), {k: v for k, v in settings.items() if k != 'tta'}, resume)   # scoring may differ on resume
+    ckpt = Checkpoint(out.with_suffix('.ckpt.pth'), {**{k: v for k, v in settings.items() if k != 'tta'}, 'classes': list(dls.vocab)}, resume)   # scoring may differ on resume
     if resume and num_distrib() > 1: raise ValueError("--resume works with one process: resume the run without torchrun/accelerate launch.")
     tricks = [*([MixUp(mixup)] if mixup else []), *([CutMix(cutmix)] if cutmix else []), *([ProgressiveResize(round(size * progressive))] if progressive else [])]
     fcbs, world = [*([history, ckpt] if rank_distrib() == 0 else []), *tricks, *(cbs or [])], max(num_distrib(), 1)   # one process writes the files
@@ -197,59 +316,80 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
     t1, n_batches = time.time(), len(learn.recorder.losses)               # (scoring resets the recorder)
     if rank_distrib(): return {}                                           # the other processes only trained
     scored = score_heldout(learn, test, tta, seed=seed)
-    learn.export(out.absolute())
-    ckpt.fname.unlink(missing_ok=True)                                     # finished: nothing left to resume
     if resume:                                                             # the resumed part appended its own header: keep the first
         h = Path(history.fname); lines = h.read_text().splitlines()
         h.write_text('\n'.join(lines[:1] + [l for l in lines[1:] if l != lines[0]]) + '\n')
     extra = ''.join(f' · {k} {v}' for k, v in dict(mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=tta).items() if v)
     res = dict(**scored, name=name, n_train=len(dls.train_ds), n_classes=len(dls.vocab),
                arch=arch, strategy=_strategy_name(strategy, pretrained), size=size, epochs=epochs, lr=lr, div=div, bs=bs,
-               split=split if 'test' in set(items.set) or split == 'random' else 'folder', seed=seed,
+               split=split if find_flowers(data) else 'folder', seed=seed,
                device=torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', model=str(out),
                train_seconds=round(t1 - t0, 1), seconds=round(time.time() - t0, 1),
                label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted,
                recipe=f"{arch} · {_strategy_name(strategy, pretrained)} · {size}px · {epochs}ep · lr {lr:g}/{div:g} · ls {label_smoothing:g}{extra}", data=str(Path(items.fname.iloc[0]).parent.parent),
                images_per_s=round(len(dls.train_ds) * (epochs - ckpt.start) / (t1 - tf), 1), history=str(history.fname), resumed_at_epoch=ckpt.start or None,
-               processes=world, train_batches=n_batches, settings=settings)
-    out.with_suffix('.json').write_text(json.dumps(res) + '\n')   # the model's card: what it scored, and how it was made
+               processes=world, train_batches=n_batches, num_workers=dls.train.fake_l.num_workers, settings=settings)
+    save_model(learn, out, res)                                            # the weights, and the card: what it scored, how it was made, how to rebuild it
+    ckpt.fname.unlink(missing_ok=True)                                     # finished: nothing left to resume
     log_run(res, runs or out.parent/RUNS_FILE)
-    if mlflow: log_mlflow(res, files=[history.fname, out.with_suffix('.json')])
+    if mlflow:
+        try: log_mlflow(res, files=[history.fname, out.with_suffix('.json')])
+        except Exception as e: warnings.warn(f"MLflow logging failed ({type(e).__name__}: {str(e)[:200]}); the model and the run log are saved.")
     return res
 
 def _strategy_name(strategy, pretrained): return strategy if pretrained else 'scratch'
 
 _SETTINGS = ('split', 'arch', 'strategy', 'epochs', 'size', 'bs', 'lr', 'div', 'seed', 'pretrained', 'monitor', 'label_smoothing', 'mixup', 'cutmix', 'progressive', 'weighted', 'tta')
 def _settings(args):
-    "The data (as an absolute path) and every setting of `train_classifier` that changes the model or its score"
-    return dict(data=str(Path(args['data']).expanduser().resolve()), **{k: args[k] for k in _SETTINGS})
+    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score"
+    return {'data': str(Path(args['data']).expanduser().resolve()), **{k: args[k] for k in _SETTINGS}, 'split': _split(args['data'], args['split'])}
 
-# %% ../nbs/04b_train.ipynb #596f51fb
-def load_model(fname:str|Path, # a learner saved by `train_classifier` / `deepbloom-train`
-              ) -> Learner:
-    "Load an exported learner for prediction (only open model files you trust: they are pickles)"
-    fname = Path(fname)
-    if not fname.is_file(): raise FileNotFoundError(f"No model file at {fname}: give the file deepbloom-train saved (models/deepbloom.pkl unless --out named another), or train one first.")
-    device = default_device()                                              # CUDA or MPS when there is one, else the CPU
-    try: learn = load_learner(fname, cpu=device.type == 'cpu')
-    except Exception as e: raise ValueError(f"{fname} is not a model saved by deepbloom-train ({type(e).__name__}: {str(e)[:200]}).") from None
-    if not isinstance(learn, Learner): raise ValueError(f"{fname} holds a {type(learn).__name__}, not a model saved by deepbloom-train.")
-    learn.dls.to(device); learn.model.to(device)
-    return learn
+# %% ../nbs/04b_train.ipynb #3e966cda
+_TORCHVISION = ('resnet', 'vgg', 'densenet', 'squeezenet', 'alexnet')   # names `make_learner` takes from torchvision; the rest from timm
 
-def predict_images(learn:Learner, # from `load_model`
-                   images:list, # image paths (or bytes)
-                   topk:int=5, # how many classes to return per image
-                   tta:int|str=0, # test-time augmentation, as `deepbloom-train --tta` scored it (`tta_preds`): `n` random passes or 'flip'
-                  ) -> list: # per image, a list of (class name, probability), most likely first
-    "The `topk` most likely classes of each image"
-    dl = learn.dls.test_dl([RGBImage.create(o) for o in images], num_workers=0)
-    probs = tta_preds(learn, dl, tta)[0]
-    top = probs.topk(min(topk, probs.shape[1]))
-    return [[(learn.dls.vocab[i], round(p, 4)) for p, i in zip(ps.tolist(), ix.tolist())] for ps, ix in zip(*top)]
+def check_arch(arch:str, # an architecture name for `make_learner`
+              ) -> str: # `arch`
+    "`arch`, if torchvision or timm knows it; else a `ValueError` that suggests the nearest names"
+    tv = torchvision.models.list_models(module=torchvision.models)
+    if arch in tv if arch.startswith(_TORCHVISION) else timm.is_model(arch): return arch
+    near = difflib.get_close_matches(arch, list(dict.fromkeys(tv + timm.list_models())), n=3, cutoff=0.6)
+    raise ValueError(f"Unknown architecture {arch!r}" + (f": did you mean {' or '.join(near)}?" if near else '.') + " Give a torchvision name (e.g. resnet34) or a timm name (timm.list_models()).")
+
+def _split(data, split):
+    "The split `data` is trained on: Flowers102 takes 'official' (the default), 'trainval' or 'random'; a class-per-folder dataset is always split stratified ('random')"
+    if data is None or find_flowers(data):
+        if split in (None, 'official', 'trainval', 'random'): return split or 'official'
+        raise ValueError(f"split must be 'official', 'trainval' or 'random' for Flowers102, not {split!r}.")
+    if split in (None, 'random'): return 'random'
+    raise ValueError(f"{data} is a folder of class folders, split stratified 80/20 into training and validation photos; split {split!r} is one of Flowers102's. Leave the split out.")
+
+def _check_args(a):
+    "Every argument of `train_classifier`, checked before any photo is read: a mistake costs seconds, not a training run. Returns the split"
+    whole = lambda k, lo=1: isinstance(a[k], int) and not isinstance(a[k], bool) and a[k] >= lo
+    for k, lo in dict(epochs=1, size=32, bs=1, seed=0).items():
+        if not whole(k, lo): raise ValueError(f"{k} must be a whole number of at least {lo}, not {a[k]!r}" + (' (the network shrinks its input 32 times).' if k == 'size' else '.'))
+    for k in ('monitor', 'num_workers'):
+        if a[k] is not None and not whole(k, 1 if k == 'monitor' else 0): raise ValueError(f"{k} must be a whole number ({'at least 1, or None for all' if k == 'monitor' else '0 or more'}), not {a[k]!r}.")
+    for k, ok, what in (('lr', lambda v: v > 0, 'above 0'), ('div', lambda v: v > 0, 'above 0'), ('label_smoothing', lambda v: 0 <= v < 1, 'from 0 to below 1'),
+                        ('mixup', lambda v: v >= 0, '0 or more'), ('cutmix', lambda v: v >= 0, '0 or more'), ('progressive', lambda v: 0 <= v <= 1, 'from 0 to 1')):
+        if not (isinstance(a[k], (int, float)) and ok(a[k])): raise ValueError(f"{k} must be a number {what}, not {a[k]!r}.")
+    if a['strategy'] not in STRATEGIES: raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {a['strategy']!r}.")
+    if not _tta_ok(a['tta']): raise ValueError(f"tta must be a number of augmented passes (0 for none) or 'flip', not {a['tta']!r}.")
+    check_arch(a['arch'])
+    for k in ('data', 'weights'):
+        if a[k] is not None and not Path(a[k]).expanduser().exists(): raise FileNotFoundError(f"No {'dataset folder' if k == 'data' else 'weights file or folder'} at {a[k]}: check the path.")
+    out = Path(a['out'])
+    for f in (out, Path(a['runs'] or out.parent/RUNS_FILE)):
+        if f.is_dir(): raise ValueError(f"{f} is a folder: name a file in it instead, e.g. {f/('deepbloom.safetensors' if f == out else RUNS_FILE)}.")
+    if out.suffix != '.safetensors': raise ValueError(f"out must name a .safetensors file (the weights; the card goes beside it as .json), e.g. {out.with_suffix('.safetensors')}, not {out}.")
+    try: out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise ValueError(f"Cannot create the folder {out.parent} for the model ({e.strerror}): choose another --out.") from None
+    if not os.access(out.parent, os.W_OK): raise ValueError(f"Cannot write to {out.parent}: choose another --out.")
+    if a['mlflow']: check_mlflow()
+    return _split(a['data'], a['split'])
 
 # %% ../nbs/04b_train.ipynb #0844c581
-def trained_model(out:str|Path='models/deepbloom.pkl', # where the model is, or will be, saved (its card beside it, as .json)
+def trained_model(out:str|Path='models/deepbloom.safetensors', # where the model is, or will be, saved (its card beside it, as .json)
                   **kwargs, # settings for `train_classifier` (`data`, `split`, `epochs`, ...); its defaults for the rest
                  ) -> tuple: # (the learner, its card)
     "The model `train_classifier` makes with these settings: loaded from `out` when its card records the same settings, else trained there now"
@@ -257,10 +397,10 @@ def trained_model(out:str|Path='models/deepbloom.pkl', # where the model is, or 
     args['data'] = flowers_path() if args['data'] is None else args['data']
     card_file = Path(out).with_suffix('.json')
     card = json.loads(card_file.read_text()) if card_file.is_file() and Path(out).is_file() else {}
-    if card.get('settings') != _settings(args): card = train_classifier(**args)
+    if card.get('settings') != _settings(args): train_classifier(**args); card = json.loads(card_file.read_text())
     return load_model(out), card
 
-def flowers_model(out:str|Path='models/flowers-official.pkl', # where the model is, or will be, saved
+def flowers_model(out:str|Path='models/flowers-official.safetensors', # where the model is, or will be, saved
                   **kwargs, # settings that differ from the recipe's defaults
                  ) -> tuple: # (the learner, its card)
     "The model lessons 05–08 and 81 study: the recipe on Flowers102's official split, trained once (briefly with `QUICK`) and reused"

@@ -22,7 +22,7 @@ TEST_TIME = {'tta'}  # settings that change only the scoring: such a trick re-sc
 def run_tricks(tricks:dict=TRICKS, # name: settings for `train_classifier`, as in `TRICKS`; the first is the baseline
                seeds:tuple=(42,), # one run per trick and seed
                log:str|Path='results/08_tricks.jsonl', # the run log (lesson 80) the runs are appended to, and read from
-               models:str|Path='models/tricks', # where each run's model goes, as `<trick>-<seed>.pkl`
+               models:str|Path='models/tricks', # where each run's model goes, as `<trick>-<seed>.safetensors`
                **kwargs, # the common settings, passed to `train_classifier` (data, size, epochs, ...)
               ) -> pd.DataFrame: # every run in `log`
     "Train once per trick and seed in the same conditions, logging every run; runs already in `log` are not repeated"
@@ -36,7 +36,7 @@ def run_tricks(tricks:dict=TRICKS, # name: settings for `train_classifier`, as i
                 r = score_heldout(load_model(b['model']), heldout(image_items(b['data'], b['split'], seed=seed)), seed=seed, **kw)
                 keep = {k: b[k] for k in ('recipe', 'arch', 'strategy', 'size', 'epochs', 'split', 'data', 'n_train', 'model', 'train_seconds')}
                 log_run({**keep, **r, 'name': name, 'seed': seed, 'seconds': round(b['train_seconds'] + r['score_seconds'], 1)}, log)
-            else: train_classifier(**{**kwargs, **kw}, seed=seed, name=name, runs=log, out=models/f'{name}-{seed}.pkl')
+            else: train_classifier(**{**kwargs, **kw}, seed=seed, name=name, runs=log, out=models/f'{name}-{seed}.safetensors')
     return read_runs(log)
 
 # %% ../nbs/08_tricks.ipynb #a10d793a
