@@ -26,6 +26,7 @@ test: env
 	$(BIN)/nbdev_test --n_workers 1 --timing
 	$(BIN)/nbdev_export
 	git diff --exit-code --stat -- deepbloom || (echo "deepbloom/ does not match the notebooks: run nbdev_export" && exit 1)
+	$(BIN)/python .ci/readme.py --check
 	@echo "notebooks: $$(ls nbs/[0-9]*.ipynb nbs/index.ipynb | wc -l) passed, 0 failed"
 	$(MAKE) fresh
 
@@ -37,6 +38,6 @@ fresh: env
 export:
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
 
-# README.md from nbs/index.ipynb (nbdev_readme needs Quarto, which the docs workflow has)
+# README.md from nbs/index.ipynb, as plain markdown (no HTML, no warnings, no machine paths); `make test` checks it is up to date
 readme: env
-	$(BIN)/jupyter nbconvert --to markdown --stdout --log-level WARN nbs/index.ipynb > README.md
+	$(BIN)/python .ci/readme.py > README.md

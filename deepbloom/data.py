@@ -367,6 +367,8 @@ class RGBImage(PILImage):
         return cls(load_rgb(fn)) if isinstance(fn, (str, Path, bytes, io.IOBase, Image.Image)) else super().create(fn, **kwargs)
 
 # %% ../nbs/01_data.ipynb #dfabb1fa
+def _class_names(items): return items.drop_duplicates('label').sort_values('label').name.tolist()   # in the order of the labels
+
 def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows are used
               size:int=160, # side of the square training images, in pixels
               bs:int=32, # batch size
@@ -380,7 +382,7 @@ def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows
     "fastai `DataLoaders` for the `train` and `valid` rows of `items`: presized, augmented per batch, normalised"
     df = items[items.set.isin(['train', 'valid'])].reset_index(drop=True)
     if check: check_images(df.fname)
-    vocab = items.drop_duplicates('label').sort_values('label').name.tolist()
+    vocab = _class_names(items)
     augs = aug_transforms(size=size, min_scale=0.75, max_rotate=20, max_lighting=0.3) if augment else []
     dblock = DataBlock(blocks=(ImageBlock(RGBImage), CategoryBlock(vocab=vocab, sort=False)),
                        get_x=ColReader('fname'), get_y=ColReader('name'), splitter=ColSplitter('is_valid'),

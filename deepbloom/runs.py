@@ -12,7 +12,7 @@ import torch
 from fastcore.docments import docments
 
 # %% auto #0
-__all__ = ['RUNS_FILE', 'TABLE_COLS', 'MLFLOW_METRICS', 'git_commit', 'run_env', 'log_run', 'read_runs', 'runs_table',
+__all__ = ['RUNS_FILE', 'TABLE_COLS', 'MLFLOW_METRICS', 'git_commit', 'run_env', 'log_run', 'read_runs', 'md_table', 'runs_table',
            'log_mlflow', 'check_mlflow', 'command', 'run_command', 'show_runs']
 
 # %% ../nbs/80_runs.ipynb #5db9d7a2
@@ -85,6 +85,14 @@ def _cell(v):
     if isinstance(v, float): return '' if v != v else f'{v:.4g}'
     return str(v).replace('|', '\\|')
 
+def md_table(df:pd.DataFrame, # any table, e.g. a slice of `read_runs`
+             index:bool=False, # show the index as the first column(s)
+            ) -> str: # a GitHub markdown table: numbers to 4 significant digits, blanks for missing values
+    "A DataFrame as plain markdown, for a README or a pull request: no HTML, no styling"
+    if index: df = df.reset_index()
+    cols = [' '.join(map(str, c)).strip() if isinstance(c, tuple) else str(c) for c in df.columns]
+    return '\n'.join(['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)] + ['| ' + ' | '.join(_cell(v) for v in r) + ' |' for r in df.itertuples(index=False)])
+
 def runs_table(runs:pd.DataFrame|str|Path, # from `read_runs`, or a run log's path
                query:str|None=None, # keep the runs that match, e.g. "split == 'official' and epochs >= 10"
                sort:str='accuracy', # column to sort by, largest first
@@ -102,7 +110,7 @@ def runs_table(runs:pd.DataFrame|str|Path, # from `read_runs`, or a run log's pa
         except Exception as e: raise ValueError(f"Bad query {query!r}: {type(e).__name__}: {' '.join(str(e).split())}. Write it in pandas' query syntax, e.g. \"split == 'official' and epochs >= 10\", over the log's columns: {has}.") from None
     df = df.sort_values(sort, ascending=False, kind='stable')
     if best_by: df = df.drop_duplicates(best_by)
-    return '\n'.join(['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)] + ['| ' + ' | '.join(_cell(v) for v in r) + ' |' for r in df[cols].itertuples(index=False)])
+    return md_table(df[cols])
 
 # %% ../nbs/80_runs.ipynb #205ab9dc
 MLFLOW_METRICS = ('accuracy', 'accuracy_no_tta', 'seconds', 'train_seconds', 'score_seconds', 'images_per_s')  # record keys logged as MLflow metrics; the rest are parameters

@@ -21,7 +21,7 @@ from fastai.torch_core import set_seed, rank_distrib, num_distrib, default_devic
 from fastai.vision.augment import RandomResizedCropGPU
 from fastcore.basics import noop
 from fastcore.foundation import L
-from .data import QUICK, check_images, find_flowers, flowers_path, heldout, image_dls, image_items, RGBImage
+from .data import QUICK, _class_names, check_images, find_flowers, flowers_path, heldout, image_dls, image_items, RGBImage
 from .transfer import LITE0, STRATEGIES, arch_stats, make_learner, fit_transfer, monitor_items
 from .runs import log_run, log_mlflow, check_mlflow, RUNS_FILE
 
@@ -34,12 +34,14 @@ __all__ = ['MODEL_FORMAT', 'class_weights', 'ProgressiveResize', 'Mirror', 'pars
 def class_weights(items:pd.DataFrame, # an items table (`image_items`); its `train` rows are counted
                  ) -> torch.Tensor: # one weight per class, in the order of the labels
     "Inverse-frequency weights for the loss: `n_train / (n_classes × n_class)`, so a balanced training set gets 1 everywhere"
-    names = items.drop_duplicates('label').sort_values('label').name
+    names = _class_names(items)
     counts = items[items.set == 'train'].name.value_counts().reindex(names, fill_value=0)
     if (counts == 0).any(): raise ValueError(f"No training photos for {', '.join(counts.index[counts == 0][:3])}: every class needs at least one to be weighted.")
     return torch.tensor((counts.sum() / (len(counts) * counts)).values, dtype=torch.float)
 
 # %% ../nbs/04b_train.ipynb #d49211ff
+def _undistributed(dl): return dl.dl if type(dl).__name__ == 'DistributedDL' else dl   # the DataLoader under fastai's data-parallel wrapper
+
 class ProgressiveResize(Callback):
     "Train the first `pct` of the epochs on `start`-pixel crops, the rest at the `DataLoaders`' own size: progressive resizing in one schedule"
     def __init__(self, start:int=128, # image side for the first epochs, in pixels
@@ -47,7 +49,7 @@ class ProgressiveResize(Callback):
                 ): self.start, self.pct = start, pct
 
     def _crops(self):  # the batch transform that sets the size of what the model sees (`image_dls(..., augment=True)`)
-        dls = [dl.dl if type(dl).__name__ == 'DistributedDL' else dl for dl in (self.dls.train, self.dls.valid)]   # unwrapped, under data-parallel training
+        dls = [_undistributed(dl) for dl in (self.dls.train, self.dls.valid)]
         crops = [t for dl in dls for t in dl.after_batch.fs if isinstance(t, RandomResizedCropGPU)]
         if not crops: raise ValueError("ProgressiveResize changes the size of the batch's random crop: build the DataLoaders with image_dls(..., augment=True).")
         return crops
@@ -146,9 +148,7 @@ class Checkpoint(Callback):
                 ):
         self.fname, self.config, self.resume, self.start = Path(fname), config, resume, 0
 
-    def _dl(self):  # the training DataLoader, under the data-parallel wrapper if there is one
-        dl = self.dls.train
-        return dl.dl if type(dl).__name__ == 'DistributedDL' else dl
+    def _dl(self): return _undistributed(self.dls.train)   # the training DataLoader, under the data-parallel wrapper if there is one
 
     def _read(self):
         "The checkpoint's contents, read without unpickling any object (`weights_only=True`), or an error naming the file"
@@ -323,7 +323,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
     res = dict(**scored, name=name, n_train=len(dls.train_ds), n_classes=len(dls.vocab),
                arch=arch, strategy=_strategy_name(strategy, pretrained), size=size, epochs=epochs, lr=lr, div=div, bs=bs,
                split=split if find_flowers(data) else 'folder', seed=seed,
-               device=torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', model=str(out),
+               device='cuda' if torch.cuda.is_available() else 'cpu', model=str(out),   # (the run log adds `device_name`)
                train_seconds=round(t1 - t0, 1), seconds=round(time.time() - t0, 1),
                label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted,
                recipe=f"{arch} · {_strategy_name(strategy, pretrained)} · {size}px · {epochs}ep · lr {lr:g}/{div:g} · ls {label_smoothing:g}{extra}", data=str(Path(items.fname.iloc[0]).parent.parent),
