@@ -81,7 +81,7 @@ def tta_preds(learn:Learner, # a trained classifier
               seed:int=42, # seeds the augmented passes
              ) -> tuple: # (probabilities, the plain pass's probabilities, targets or None)
     "Class probabilities of `learn` on `dl`, averaged over augmented copies of each photo when `tta` is set"
-    if not _tta_ok(tta): raise ValueError(f"tta must be a number of augmented passes (0 for none) or 'flip', not {tta!r}.")
+    tta = parse_tta(tta)
     if tta == 'flip':
         (plain, targs), mirrored = learn.get_preds(dl=dl), learn.get_preds(dl=dl, cbs=Mirror())[0]
         return (plain + mirrored) / 2, plain, targs
@@ -374,7 +374,7 @@ def _check_args(a):
                         ('mixup', lambda v: v >= 0, '0 or more'), ('cutmix', lambda v: v >= 0, '0 or more'), ('progressive', lambda v: 0 <= v <= 1, 'from 0 to 1')):
         if not (isinstance(a[k], (int, float)) and ok(a[k])): raise ValueError(f"{k} must be a number {what}, not {a[k]!r}.")
     if a['strategy'] not in STRATEGIES: raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {a['strategy']!r}.")
-    if not _tta_ok(a['tta']): raise ValueError(f"tta must be a number of augmented passes (0 for none) or 'flip', not {a['tta']!r}.")
+    parse_tta(a['tta'])
     check_arch(a['arch'])
     for k in ('data', 'weights'):
         if a[k] is not None and not Path(a[k]).expanduser().exists(): raise FileNotFoundError(f"No {'dataset folder' if k == 'data' else 'weights file or folder'} at {a[k]}: check the path.")
