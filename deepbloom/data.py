@@ -166,7 +166,7 @@ def plot_counts(items:pd.DataFrame, # an items table (`flowers_items`, `folder_i
     "Bar chart of photos per class in each part of the split, classes sorted by size"
     parts = [p for p in ('train', 'valid', 'test') if (items.set == p).any()]
     counts = items.groupby(['label', 'set']).size().unstack(fill_value=0)[parts]
-    counts = counts.loc[counts.sum(1).sort_values(ascending=False).index]
+    counts = counts.loc[counts.sum(axis=1).sort_values(ascending=False).index]
     fig, ax = plt.subplots(figsize=(12, 3.5))
     bottom = np.zeros(len(counts))
     for p in parts:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/81_deploy.ipynb #4dce6b28
 from __future__ import annotations
-import copy, json
+import copy, json, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -30,8 +30,10 @@ def export_onnx(learn:Learner, # a trained fastai classifier (`load_model`, `mak
     item, final, mean, std = _pipeline(learn)
     model = copy.deepcopy(learn.model).eval().cpu()   # a copy: the learner keeps its device and mode
     x = torch.zeros(1, 3, *final)
-    with torch.no_grad(): torch.onnx.export(model, (x,), str(fname), input_names=['image'], output_names=['logits'], opset_version=opset,
-                                            dynamic_axes={'image': {0: 'batch'}, 'logits': {0: 'batch'}}, dynamo=False)
+    with torch.no_grad(), warnings.catch_warnings():                  # the TorchScript exporter: no onnxscript needed; torch >= 2.9 calls it legacy
+        warnings.filterwarnings('ignore', message='You are using the legacy TorchScript-based ONNX export', category=DeprecationWarning)
+        torch.onnx.export(model, (x,), str(fname), input_names=['image'], output_names=['logits'], opset_version=opset,
+                          dynamic_axes={'image': {0: 'batch'}, 'logits': {0: 'batch'}}, dynamo=False)
     if quantize:
         from onnxruntime.quantization import quantize_dynamic, QuantType
         f32 = fname.with_name(fname.stem + '.float32.tmp.onnx'); fname.replace(f32)

@@ -12,8 +12,8 @@ import torch
 from fastcore.docments import docments
 
 # %% auto #0
-__all__ = ['RUNS_FILE', 'TABLE_COLS', 'MLFLOW_METRICS', 'git_commit', 'run_env', 'log_run', 'read_runs', 'md_table', 'runs_table',
-           'log_mlflow', 'check_mlflow', 'command', 'run_command', 'show_runs']
+__all__ = ['RUNS_FILE', 'TABLE_COLS', 'MLFLOW_METRICS', 'git_commit', 'run_env', 'portable', 'log_run', 'read_runs', 'md_table',
+           'runs_table', 'log_mlflow', 'check_mlflow', 'command', 'run_command', 'show_runs']
 
 # %% ../nbs/80_runs.ipynb #5db9d7a2
 RUNS_FILE = 'runs.jsonl'  # the run log's file name: `deepbloom-train` keeps it beside the model it saves
@@ -49,11 +49,22 @@ def run_env() -> dict: # device, device name, CPU count, threads, library versio
 try: import fcntl                                                        # POSIX file locks
 except ImportError: fcntl = None                                          # Windows: appends go unlocked
 
+def portable(o, # a run record, or any value in one
+            ):
+    "`o` with each absolute path in it shown relative to the working folder, or as `~/…` under the home folder: a log to share, without the machine's layout"
+    if isinstance(o, dict): return {k: portable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return [portable(v) for v in o]
+    if not isinstance(o, (str, Path)) or not os.path.isabs(o): return o
+    home = Path.home()
+    if Path(o).is_relative_to(home): return str(Path('~')/Path(o).relative_to(home))
+    try: return os.path.relpath(o)
+    except ValueError: return str(o)                                      # Windows: another drive
+
 def log_run(record:dict, # the run's settings and metrics
             path:str|Path, # the run log (JSON lines); created if missing
            ) -> dict: # the record as written
-    "Append one run, with its time and `run_env()`, to the run log: one whole line, in one write, under a lock"
-    rec = {'time': datetime.now(timezone.utc).isoformat(timespec='seconds'), **record}
+    "Append one run, with its time and `run_env()`, to the run log: one whole line, in one write, under a lock; paths in it made `portable`"
+    rec = {'time': datetime.now(timezone.utc).isoformat(timespec='seconds'), **portable(record)}
     rec.update({k: v for k, v in run_env().items() if k not in rec})
     line = (json.dumps(rec, default=str) + '\n').encode()
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)

@@ -326,8 +326,8 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                device='cuda' if torch.cuda.is_available() else 'cpu', model=str(out),   # (the run log adds `device_name`)
                train_seconds=round(t1 - t0, 1), seconds=round(time.time() - t0, 1),
                label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted,
-               recipe=f"{arch} · {_strategy_name(strategy, pretrained)} · {size}px · {epochs}ep · lr {lr:g}/{div:g} · ls {label_smoothing:g}{extra}", data=str(Path(items.fname.iloc[0]).parent.parent),
-               images_per_s=round(len(dls.train_ds) * (epochs - ckpt.start) / (t1 - tf), 1), history=str(history.fname), resumed_at_epoch=ckpt.start or None,
+               recipe=f"{arch} · {_strategy_name(strategy, pretrained)} · {size}px · {epochs}ep · lr {lr:g}/{div:g} · ls {label_smoothing:g}{extra}", data=str(data),
+               images_per_s=round(len(dls.train_ds) * (epochs - ckpt.start) / (t1 - tf), 1), history=str(out.with_suffix('.history.csv')), resumed_at_epoch=ckpt.start or None,
                processes=world, train_batches=n_batches, num_workers=dls.train.fake_l.num_workers, settings=settings)
     save_model(learn, out, res)                                            # the weights, and the card: what it scored, how it was made, how to rebuild it
     ckpt.fname.unlink(missing_ok=True)                                     # finished: nothing left to resume

@@ -33,7 +33,7 @@ def run_tricks(tricks:dict=TRICKS, # name: settings for `train_classifier`, as i
             if (name, seed) in set(zip(done.get('name', []), done.get('seed', []))): continue
             if name != base and set(kw) <= TEST_TIME:   # nothing changes in training: score the baseline's model again
                 b = done[(done.name == base) & (done.seed == seed)].to_dict('records')[-1]   # (plain Python values, for JSON)
-                r = score_heldout(load_model(b['model']), heldout(image_items(b['data'], b['split'], seed=seed)), seed=seed, **kw)
+                r = score_heldout(load_model(b['model']), heldout(image_items(Path(b['data']).expanduser(), b['split'], seed=seed)), seed=seed, **kw)
                 keep = {k: b[k] for k in ('recipe', 'arch', 'strategy', 'size', 'epochs', 'split', 'data', 'n_train', 'model', 'train_seconds')}
                 log_run({**keep, **r, 'name': name, 'seed': seed, 'seconds': round(b['train_seconds'] + r['score_seconds'], 1)}, log)
             else: train_classifier(**{**kwargs, **kw}, seed=seed, name=name, runs=log, out=models/f'{name}-{seed}.safetensors')
