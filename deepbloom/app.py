@@ -12,7 +12,7 @@ import ipywidgets as W
 from fastai.learner import Learner
 from .data import ImageReadError, load_rgb
 from .gradcam import learner_cam, cam_overlay
-from .train import load_model
+from .train import load_model, top_classes
 
 # %% auto #0
 __all__ = ['STYLE', 'read_photo', 'explain', 'bars_html', 'model_choices', 'FlowerApp']
@@ -51,9 +51,7 @@ def explain(learn:Learner, # a model from `load_model`
            ) -> dict: # top: [(name, probability)], target: name, overlay: (height, width, 3) bytes
     "The `k` most likely classes of a photo, and the Grad-CAM overlay for `target`"
     shown, cam, cls, probs = learner_cam(learn, img, target)
-    top = probs.topk(min(k, len(probs)))
-    return dict(top=[(learn.dls.vocab[i], round(p, 4)) for p, i in zip(top.values.tolist(), top.indices.tolist())],
-                target=learn.dls.vocab[cls], overlay=cam_overlay(shown, cam))
+    return dict(top=top_classes(probs, learn.dls.vocab, k), target=learn.dls.vocab[cls], overlay=cam_overlay(shown, cam))
 
 # %% ../nbs/07_app.ipynb #e776ff78
 # the app's look: soft petal pinks and leaf greens

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import contextlib, inspect, json, shlex, sys
 from pathlib import Path
+import pandas as pd
 from PIL import Image
 from fastai.learner import Learner
 from .data import ImageReadError, load_rgb
@@ -16,7 +17,7 @@ from .deploy import OnnxClassifier
 from .runs import command
 
 # %% auto #0
-__all__ = ['save_cams', 'train', 'predict']
+__all__ = ['save_cams', 'train', 'predict', 'reference_pairs']
 
 # %% ../nbs/90_cli.ipynb #fedb4e3b
 def _cam_paths(out, n):
@@ -40,52 +41,20 @@ def save_cams(learn:Learner, # from `load_model`
     return paths
 
 # %% ../nbs/90_cli.ipynb #7b03d558
-@contextlib.contextmanager
-def _cli_errors(prog):
-    try: yield
-    except (FileNotFoundError, FileExistsError, ValueError, ConnectionError, ImportError) as e:  # ImageReadError is a ValueError
-        print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
-
 def _resume_command(args:dict):
     "The `deepbloom-train` command line that resumes a run made with `args`: every option that differs from its default, then --resume"
-    defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
-    opts = [f'--{k}' if v is True else f'--{k} {shlex.quote(str(v))}' for k, v in args.items() if v != defaults[k] and v is not False and k != 'resume']
-    return ' '.join(['deepbloom-train', *opts, '--resume'])
+    defaults = train.defaults                                            # train_classifier's, as `command` read them
+    def opt(k, v): return f'--{k}' if v is True else f'--no-{k}' if v is False else f'--{k} {shlex.quote(str(v))}'
+    return ' '.join(['deepbloom-train', *[opt(k, v) for k, v in args.items() if v != defaults[k] and k != 'resume'], '--resume'])
 
-@command()
-def train(data:str=None, # Flowers102 folder (or its parent), or a folder with one sub-folder of photos per class; default: $DEEPBLOOM_DATA, else download
-          split:str=None, # Flowers102 split: 'official' (the default: scored on the 6,149 test photos), 'trainval' or 'random' (stratified 80/20); a folder of classes is always split stratified
-          arch:str=LITE0, # torchvision (resnet34) or timm architecture name
-          strategy:str='partial', # frozen, partial, full or full_single (lesson 04)
-          epochs:int=10, # epochs of training
-          size:int=160, # image side in pixels
-          bs:int=16, # batch size
-          lr:float=2e-3, # the new head's peak learning rate
-          div:float=10, # the first layer group's rate is lr/div
-          seed:int=42, # random seed: same seed and --num_workers, same split and (on CPU) same numbers
-          scratch:bool=False, # no pretrained weights: train from random initialisation
-          weights:str=None, # pretrained weights: a file, or a folder holding ARCH.pth; default: $DEEPBLOOM_WEIGHTS, else download
-          monitor:int=2, # validation photos per class to report on after each epoch (0: all)
-          out:str='models/deepbloom.safetensors', # where to save the trained model's weights (.safetensors); its card goes beside it (.json)
-          num_workers:int=None, # data-loading processes (default: one per core); the numbers of a seed depend on it, and the run log records it
-          runs:str=None, # the run log to append to (default: runs.jsonl beside --out); see deepbloom-runs
-          resume:bool=False, # continue an interrupted run (same settings) from its checkpoint, OUT with suffix .ckpt.pth
-          label_smoothing:float=0, # label smoothing of the loss (0: plain cross-entropy)
-          mixup:float=0, # MixUp's alpha (0: off)
-          cutmix:float=0, # CutMix's alpha (0: off)
-          progressive:float=0.8, # train the first half of the epochs at this fraction of --size (0: off)
-          weighted:bool=False, # weight the loss by inverse class frequency
-          tta:str='0', # test-time augmentation in the final scoring: N random augmented passes averaged in, or 'flip' for the mirror image (0: off)
-          name:str=None, # a name for this run in the run log
-          mlflow:bool=False, # also log the run to MLflow (./mlruns, or $MLFLOW_TRACKING_URI, checked before training); needs deepbloom[mlflow]
+@command('deepbloom-train', like=train_classifier, drop=('cbs',))
+def train(**args, # `train_classifier`'s parameters, as the command line gives them
          ):
     "Train a flower classifier, score it once on the held-out photos, save it (weights and card), and print the metrics as one JSON line; run it with `torchrun`/`accelerate launch` to train on several devices"
-    args = dict(locals())
-    with _cli_errors('deepbloom-train'), contextlib.redirect_stdout(sys.stderr):
-        try: res = train_classifier(data, split, arch, strategy, epochs, size, bs, lr, div, seed, not scratch, weights, monitor or None, out, num_workers, runs, resume,
-                                    label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=parse_tta(tta), name=name, mlflow=mlflow)
+    with contextlib.redirect_stdout(sys.stderr):                    # training's progress goes to stderr: stdout is the JSON line
+        try: res = train_classifier(**args)
         except KeyboardInterrupt:
-            ckpt = Path(out).with_suffix('.ckpt.pth')
+            ckpt = Path(args['out']).with_suffix('.ckpt.pth')
             print(f"\ndeepbloom-train: interrupted. " + (f"The epochs done are saved in {ckpt}; to go on from there, run:\n  {_resume_command(args)}" if ckpt.is_file()
                   else "No epoch had finished, so nothing was saved: run the same command again."), file=sys.stderr); sys.exit(130)
     if res: print(json.dumps(res), flush=True)                      # with several processes, the first one reports
@@ -98,7 +67,7 @@ def _read_photos(images):
         except ImageReadError as e: res.append(e)
     return res
 
-@command(images='+')
+@command('deepbloom-predict', images='+')
 def predict(images:list, # image files to classify
             model:str='models/deepbloom.safetensors', # a model saved by deepbloom-train (.safetensors, its .json card beside it), or exported by deepbloom-export (.onnx)
             topk:int=5, # how many classes to show per image
@@ -108,19 +77,18 @@ def predict(images:list, # image files to classify
             trust_pickle:bool=False, # also open a pickled fastai learner (.pkl). WARNING: opening a pickle can run any code it holds; only for files you made or trust
            ):
     "Name the flowers in IMAGES: the top-k classes with their probabilities. A photo that cannot be read is reported in its place (exit status 1); the others are still predicted"
-    with _cli_errors('deepbloom-predict'):
-        cams, tta = _cam_paths(cam, len(images)) if cam else [None] * len(images), parse_tta(tta)   # a bad name or setting is refused before any photo is scored
-        if not topk >= 1: raise ValueError(f"--topk must be at least 1, not {topk}.")
-        onnx = Path(model).suffix.lower() == '.onnx'
-        if onnx and cam: raise ValueError("--cam needs the deepbloom-train model (.safetensors): an ONNX file cannot give the gradients Grad-CAM uses.")
-        if onnx and tta: raise ValueError("--tta needs the deepbloom-train model (.safetensors): the ONNX classifier makes one plain pass.")
-        clf = OnnxClassifier(model) if onnx else load_model(model, trust_pickle)   # (a missing or unsafe model file: before any photo is read)
-        photos = _read_photos(images)
-        ok = [p for p in photos if not isinstance(p, Exception)]
-        with contextlib.redirect_stdout(sys.stderr):
-            preds = iter((clf.predict(ok, topk) if onnx else predict_images(clf, ok, topk, tta)) if ok else [])
-            for p, c in zip(photos, cams):
-                if c and not isinstance(p, Exception): _save_cam(clf, p, c)
+    cams, tta = _cam_paths(cam, len(images)) if cam else [None] * len(images), parse_tta(tta)   # a bad name or setting is refused before any photo is scored
+    if not topk >= 1: raise ValueError(f"--topk must be at least 1, not {topk}.")
+    onnx = Path(model).suffix.lower() == '.onnx'
+    if onnx and cam: raise ValueError("--cam needs the deepbloom-train model (.safetensors): an ONNX file cannot give the gradients Grad-CAM uses.")
+    if onnx and tta: raise ValueError("--tta needs the deepbloom-train model (.safetensors): the ONNX classifier makes one plain pass.")
+    clf = OnnxClassifier(model) if onnx else load_model(model, trust_pickle)   # (a missing or unsafe model file: before any photo is read)
+    photos = _read_photos(images)
+    ok = [p for p in photos if not isinstance(p, Exception)]
+    with contextlib.redirect_stdout(sys.stderr):
+        preds = iter((clf.predict(ok, topk) if onnx else predict_images(clf, ok, topk, tta)) if ok else [])
+        for p, c in zip(photos, cams):
+            if c and not isinstance(p, Exception): _save_cam(clf, p, c)
     n_bad = 0
     for img, p, c in zip(images, photos, cams):
         if isinstance(p, Exception):
@@ -133,3 +101,14 @@ def predict(images:list, # image files to classify
         else: print(img, *[f'  {p:6.1%}  {n}' for n, p in top], *([f'  Grad-CAM overlay: {c}'] if c else []), sep='\n')
     if n_bad:
         print(f"deepbloom-predict: {n_bad} of {len(images)} photos could not be read (see above); the others were predicted.", file=sys.stderr); sys.exit(1)
+
+# %% ../nbs/90_cli.ipynb #e6910161
+def reference_pairs(log:str|Path, # a log like lesson 90's `results/90_cli_train.jsonl`: each deepbloom-train record followed by the reference recipe's
+                   ) -> pd.DataFrame: # one row per pair: when, machine, both accuracies and times, and the time ratio
+    "Each `deepbloom-train` run of `log` beside the reference run made right after it on the same machine"
+    rows, ours = [], None
+    for r in map(json.loads, filter(str.strip, Path(log).read_text().splitlines())):
+        if 'n_classes' in r: ours = r; continue                       # a deepbloom-train run; a reference run follows it
+        if ours: rows.append(dict(when=ours.get('time', 'not recorded'), machine=ours.get('device_name', 'not recorded'), deepbloom=ours['accuracy'],
+                                  deepbloom_s=ours['seconds'], reference=r['accuracy'], reference_s=r['seconds'], time_ratio=round(ours['seconds'] / r['seconds'], 2)))
+    return pd.DataFrame(rows, columns=['when', 'machine', 'deepbloom', 'deepbloom_s', 'reference', 'reference_s', 'time_ratio'])

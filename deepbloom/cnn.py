@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .data import heldout
 
 # %% auto #0
-__all__ = ['conv_block', 'simple_cnn', 'layer_summary', 'evaluate', 'fit_plain', 'check_grads', 'overfit_batch',
+__all__ = ['conv_block', 'simple_cnn', 'layer_summary', 'evaluate_plain', 'fit_plain', 'check_grads', 'overfit_batch',
            'devices_at_first_call', 'recorder_history', 'plot_histories', 'score']
 
 # %% ../nbs/02_scratch_cnn.ipynb #1c673249
@@ -56,7 +56,7 @@ def layer_summary(model:nn.Module, # any PyTorch model
 # %% ../nbs/02_scratch_cnn.ipynb #5784b11b
 def _plain(*ts): return [t.as_subclass(Tensor) for t in ts]
 
-def evaluate(model:nn.Module, # a classifier
+def evaluate_plain(model:nn.Module, # a classifier
              dl, # batches of (images, labels)
             ) -> tuple: # (mean cross-entropy loss, accuracy)
     "Loss and accuracy of `model` on every item of `dl`, in evaluation mode and without gradients"
@@ -86,7 +86,7 @@ def fit_plain(model:nn.Module, # the model to train (in place)
             opt.step()
             opt.zero_grad()
             losses.append(loss.item())
-        vloss, acc = evaluate(model, dls.valid)
+        vloss, acc = evaluate_plain(model, dls.valid)
         rows.append(dict(epoch=epoch, train_loss=np.mean(losses), valid_loss=vloss, accuracy=acc, seconds=time.time() - t0))
     return pd.DataFrame(rows)
 
@@ -154,4 +154,4 @@ def score(model:nn.Module, # a trained classifier
           dls, # its `DataLoaders` (for the validation transforms)
          ) -> float: # accuracy on the held-out photos (`heldout(items)`: the test split for official Flowers102)
     "Accuracy of `model` on the photos of `items` that were held out from training and monitoring"
-    return evaluate(model, dls.test_dl(heldout(items), with_labels=True))[1]
+    return evaluate_plain(model, dls.test_dl(heldout(items), with_labels=True))[1]

@@ -12,7 +12,7 @@ from PIL import Image
 from fastai.learner import Learner
 from fastai.data.transforms import Normalize
 from .data import load_rgb
-from .train import load_model, _pipeline
+from .train import load_model, top_classes, _pipeline
 
 # %% auto #0
 __all__ = ['export_onnx', 'OnnxClassifier', 'export']
@@ -99,20 +99,17 @@ class OnnxClassifier:
                 topk:int=5, # classes per photo
                ) -> list: # per photo, [(class name, probability)], most likely first
         "The `topk` most likely classes of each photo, like `predict_images`"
-        if not (isinstance(topk, int) and topk >= 1): raise ValueError(f"topk must be a whole number of at least 1, not {topk!r}.")
-        p = self.probs(imgs)
-        return [[(self.vocab[i], round(float(r[i]), 4)) for i in np.argsort(-r)[:topk]] for r in p]
+        top_classes(np.ones(1), [''], topk)                                    # a bad topk: refused before any photo is read
+        return top_classes(self.probs(imgs), self.vocab, topk)
 
 # %% ../nbs/81_deploy.ipynb #8628df5c
 from .runs import command
 
-@command()
+@command('deepbloom-export')
 def export(model:str='models/deepbloom.safetensors', # a model saved by deepbloom-train (.safetensors, its .json card beside it)
            out:str=None, # the .onnx file (default: beside the model, same name)
            int8:bool=False, # quantise the weights to 8 bits
            trust_pickle:bool=False, # also open a pickled fastai learner (.pkl). WARNING: opening a pickle can run any code it holds; only for files you made or trust
           ):
     "Export a deepbloom-train model to ONNX for onnxruntime"
-    import sys
-    try: print(export_onnx(load_model(model, trust_pickle), out or Path(model).with_suffix('.int8.onnx' if int8 else '.onnx'), quantize=int8))
-    except (FileNotFoundError, ValueError, ImportError) as e: print(f"deepbloom-export: error: {e}", file=sys.stderr); sys.exit(2)
+    print(export_onnx(load_model(model, trust_pickle), out or Path(model).with_suffix('.int8.onnx' if int8 else '.onnx'), quantize=int8))

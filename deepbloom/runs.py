@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 from fastcore.docments import docments
+from . import __version__
 
 # %% auto #0
-__all__ = ['RUNS_FILE', 'TABLE_COLS', 'MLFLOW_METRICS', 'git_commit', 'run_env', 'portable', 'log_run', 'read_runs', 'md_table',
-           'runs_table', 'log_mlflow', 'check_mlflow', 'command', 'run_command', 'show_runs']
+__all__ = ['RUNS_FILE', 'TABLE_COLS', 'MLFLOW_METRICS', 'COMMAND_ERRORS', 'git_commit', 'run_env', 'portable', 'log_run',
+           'read_runs', 'md_table', 'runs_table', 'log_mlflow', 'check_mlflow', 'command', 'run_command', 'show_runs']
 
 # %% ../nbs/80_runs.ipynb #5db9d7a2
 RUNS_FILE = 'runs.jsonl'  # the run log's file name: `deepbloom-train` keeps it beside the model it saves
@@ -38,7 +39,6 @@ def _cpu_name():
 def run_env() -> dict: # device, device name, CPU count, threads, library versions, commit
     "What a run ran on and with: the same seed gives the same numbers only on the same machine and software"
     import fastai, timm, torchvision, numpy, PIL
-    from deepbloom import __version__
     cuda = torch.cuda.is_available()
     return dict(device='cuda' if cuda else 'cpu', device_name=torch.cuda.get_device_name() if cuda else _cpu_name(),
                 cpus=os.cpu_count(), threads=torch.get_num_threads(), python=platform.python_version(), torch=torch.__version__,
@@ -167,22 +167,35 @@ def check_mlflow(uri:str|None=None, # tracking URI; default `$MLFLOW_TRACKING_UR
     return uri
 
 # %% ../nbs/80_runs.ipynb #9f7e59f1
-def command(**positional:str, # parameter name: its `nargs` ('?', '*' or '+'), for each parameter given without an option name
+COMMAND_ERRORS = (FileNotFoundError, FileExistsError, ValueError, ConnectionError, ImportError)  # what a command reports in one line, exit status 2: mistakes its user can fix
+
+def _kind(prm):
+    "How argparse reads a parameter: 'bool', 'int' or 'float' when its annotation is one of them (or it with None), else 'str'"
+    a = prm.annotation if isinstance(prm.annotation, str) else getattr(prm.annotation, '__name__', 'str')
+    ks = [k.strip() for k in a.split('|') if k.strip() != 'None']
+    return ks[0] if len(ks) == 1 and ks[0] in ('bool', 'int', 'float') else 'str'
+
+def command(prog:str|None=None, # the console script's name, which its help and its errors show; default: the running script's
+            like=None, # a function whose parameters (and docments) the command's options are, passed to `f` as keywords; default: `f`'s own
+            drop:tuple=(), # parameters of `like` that are not options (e.g. callbacks)
+            **positional:str, # parameter name: its `nargs` ('?', '*' or '+'), for each parameter given without an option name
            ):
-    "Decorator: `f.main()` runs `f` as a console script, each parameter an option (`--a_b` or `--a-b`) with its docment as help"
+    "Decorator: `f.main()` runs `f` as a console script: each parameter an option (`--a_b` or `--a-b`; a flag, or `--x`/`--no-x` for one that defaults to True) with its docment as help; any of `COMMAND_ERRORS` is one line on stderr and exit status 2, like a mistyped option"
     def deco(f):
-        docs, sig = docments(f), inspect.signature(f)
+        docs, sig = docments(like or f), inspect.signature(like or f)
         def main(argv:list|None=None): # the arguments; default: the command line's
-            p = argparse.ArgumentParser(prog=Path(sys.argv[0]).name, description=inspect.getdoc(f), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+            p = argparse.ArgumentParser(prog=prog or Path(sys.argv[0]).name, description=inspect.getdoc(f), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
             for name, prm in sig.parameters.items():
-                kind = prm.annotation if isinstance(prm.annotation, str) else getattr(prm.annotation, '__name__', 'str')
-                kw = dict(help=docs.get(name) or '', **({} if prm.default is prm.empty else dict(default=prm.default)))
+                if name in drop: continue
+                kind, kw = _kind(prm), dict(help=docs.get(name) or '', **({} if prm.default is prm.empty else dict(default=prm.default)))
                 if name in positional: p.add_argument(name, nargs=positional[name], **kw); continue
                 flags = list(dict.fromkeys([f'--{name}', f'--{name.replace("_", "-")}']))
-                if kind == 'bool': p.add_argument(*flags, dest=name, action='store_true', **kw)
+                if kind == 'bool': p.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction if prm.default is True else 'store_true', **kw)
                 else: p.add_argument(*flags, dest=name, type={'int': int, 'float': float}.get(kind, str), required=prm.default is prm.empty, **kw)
-            f(**vars(p.parse_args(argv)))
-        f.main = main
+            args = vars(p.parse_args(argv))
+            try: f(**args)
+            except COMMAND_ERRORS as e: p.exit(2, f'{p.prog}: error: {e}\n')   # no traceback: the message says what to do
+        f.main, f.defaults = main, {k: p.default for k, p in sig.parameters.items() if k not in drop and k not in positional}   # (`defaults`: each option's)
         return f
     return deco
 
@@ -198,7 +211,7 @@ def run_command(f, # a function made into a command by `command`
     return code, out.getvalue(), err.getvalue()
 
 # %% ../nbs/80_runs.ipynb #2a07a814
-@command(path='?')
+@command('deepbloom-runs', path='?')
 def show_runs(path:str=f'models/{RUNS_FILE}', # the run log
               query:str=None, # pandas query, e.g. "split == 'official'"
               sort:str='accuracy', # column to sort by, largest first
@@ -208,8 +221,7 @@ def show_runs(path:str=f'models/{RUNS_FILE}', # the run log
     "Print the run log as a markdown table"
     with warnings.catch_warnings(record=True) as skipped:                                    # a skipped line: one line on stderr
         warnings.simplefilter('always')
-        try: table = runs_table(path, query, sort, best_by, [c.strip() for c in cols.split(',')] if cols else None)
-        except (FileNotFoundError, ValueError) as e: table = None; print(f"deepbloom-runs: error: {e}", file=sys.stderr)
-    for w in skipped: print(f"deepbloom-runs: warning: {w.message}", file=sys.stderr)
-    if table is None: sys.exit(2)
+        try: table = runs_table(path, query, sort, best_by, [c.strip() for c in cols.split(',')] if cols else None)   # a bad query: `command` says so
+        finally:
+            for w in skipped: print(f"deepbloom-runs: warning: {w.message}", file=sys.stderr)
     print(table)

@@ -27,8 +27,8 @@ from .runs import log_run, log_mlflow, check_mlflow, RUNS_FILE
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'class_weights', 'ProgressiveResize', 'Mirror', 'parse_tta', 'tta_preds', 'score_heldout',
-           'data_parallel', 'Checkpoint', 'save_model', 'load_model', 'predict_images', 'train_classifier',
-           'check_arch', 'trained_model', 'flowers_model']
+           'data_parallel', 'Checkpoint', 'save_model', 'load_model', 'top_classes', 'predict_images',
+           'train_classifier', 'check_arch', 'trained_model', 'flowers_model']
 
 # %% ../nbs/04b_train.ipynb #2a74741c
 def class_weights(items:pd.DataFrame, # an items table (`image_items`); its `train` rows are counted
@@ -251,17 +251,26 @@ def load_model(fname:str|Path, # a model saved by `train_classifier` / `deepbloo
     learn.dls.to(device); learn.model.to(device)
     return learn
 
+def top_classes(probs, # probabilities: (photos, classes), or (classes,) for one photo; a tensor or an array
+                vocab:list, # the class names, in the order of the columns
+                k:int=5, # how many classes
+               ) -> list: # [(class name, probability)], most likely first: a list per photo, or one list for one photo
+    "The `k` most likely classes with their probabilities, rounded to 4 places: how every predictor of the course answers"
+    if not (isinstance(k, int) and not isinstance(k, bool) and k >= 1): raise ValueError(f"topk must be a whole number of at least 1, not {k!r}.")
+    p = torch.as_tensor(probs, dtype=torch.float)
+    top = p.reshape(-1, p.shape[-1]).topk(min(k, p.shape[-1]))
+    res = [[(vocab[i], round(v, 4)) for v, i in zip(vs.tolist(), ix.tolist())] for vs, ix in zip(*top)]
+    return res[0] if p.ndim == 1 else res
+
 def predict_images(learn:Learner, # from `load_model`
                    images:list, # image paths (or bytes, or PIL images)
                    topk:int=5, # how many classes to return per image
                    tta:int|str=0, # test-time augmentation, as `deepbloom-train --tta` scored it (`tta_preds`): `n` random passes or 'flip'
                   ) -> list: # per image, a list of (class name, probability), most likely first
     "The `topk` most likely classes of each image"
-    if not (isinstance(topk, int) and topk >= 1): raise ValueError(f"topk must be a whole number of at least 1, not {topk!r}.")
+    top_classes(torch.ones(1), [''], topk)                                 # a bad topk: refused before any photo is read
     dl = learn.dls.test_dl([RGBImage.create(o) for o in images], num_workers=0)
-    probs = tta_preds(learn, dl, tta)[0]
-    top = probs.topk(min(topk, probs.shape[1]))
-    return [[(learn.dls.vocab[i], round(p, 4)) for p, i in zip(ps.tolist(), ix.tolist())] for ps, ix in zip(*top)]
+    return top_classes(tta_preds(learn, dl, tta)[0], learn.dls.vocab, topk)
 
 # %% ../nbs/04b_train.ipynb #055096d4
 def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-folder per class; None: `$DEEPBLOOM_DATA`, else download
@@ -276,7 +285,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      seed:int=42, # seeds the split, the shuffles, the augmentation and the head's initialisation
                      pretrained:bool=True, # start from ImageNet weights
                      weights:str|Path|None=None, # pretrained weights file or folder (see `weights_file`)
-                     monitor:int|None=2, # validation photos per class to report on after each epoch (None: all)
+                     monitor:int|None=2, # validation photos per class to report on after each epoch (0 or None: all)
                      out:str|Path='models/deepbloom.safetensors', # where the weights are saved (safetensors), the card beside them as .json
                      num_workers:int|None=None, # data-loading processes (default: one per core); the numbers of a seed depend on it, so the log records it
                      runs:str|Path|None=None, # the run log to append this run to (lesson 80); default `runs.jsonl` beside `out`
@@ -294,6 +303,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
     "Train a flower classifier with the course's current recipe, score it once on the held-out photos, save it (weights, and a card of metrics and settings), and log the run"
     t0, args = time.time(), dict(locals())
     split = _check_args(args)                                              # every argument, before any photo is read
+    args.update(tta=parse_tta(tta), monitor=monitor or None); tta, monitor = args['tta'], args['monitor']   # '2' or 'flip' as a command line gives them; 0: all
     data = flowers_path() if data is None else data
     settings = _settings({**args, 'data': data})                           # what makes this model what it is (its card keeps them)
     items = image_items(data, split, seed=seed)
@@ -369,7 +379,7 @@ def _check_args(a):
     for k, lo in dict(epochs=1, size=32, bs=1, seed=0).items():
         if not whole(k, lo): raise ValueError(f"{k} must be a whole number of at least {lo}, not {a[k]!r}" + (' (the network shrinks its input 32 times).' if k == 'size' else '.'))
     for k in ('monitor', 'num_workers'):
-        if a[k] is not None and not whole(k, 1 if k == 'monitor' else 0): raise ValueError(f"{k} must be a whole number ({'at least 1, or None for all' if k == 'monitor' else '0 or more'}), not {a[k]!r}.")
+        if a[k] is not None and not whole(k, 0): raise ValueError(f"{k} must be a whole number ({'0 or None for all' if k == 'monitor' else '0 or more'}), not {a[k]!r}.")
     for k, ok, what in (('lr', lambda v: v > 0, 'above 0'), ('div', lambda v: v > 0, 'above 0'), ('label_smoothing', lambda v: 0 <= v < 1, 'from 0 to below 1'),
                         ('mixup', lambda v: v >= 0, '0 or more'), ('cutmix', lambda v: v >= 0, '0 or more'), ('progressive', lambda v: 0 <= v <= 1, 'from 0 to 1')):
         if not (isinstance(a[k], (int, float)) and ok(a[k])): raise ValueError(f"{k} must be a number {what}, not {a[k]!r}.")

