@@ -12,7 +12,7 @@ from PIL import Image
 from fastai.learner import Learner
 from fastai.data.transforms import Normalize
 from .data import load_rgb
-from .train import load_model, top_classes, _pipeline
+from .train import load_model, top_classes, _check_topk, _pipeline
 
 # %% auto #0
 __all__ = ['export_onnx', 'OnnxClassifier', 'export']
@@ -99,7 +99,7 @@ class OnnxClassifier:
                 topk:int=5, # classes per photo
                ) -> list: # per photo, [(class name, probability)], most likely first
         "The `topk` most likely classes of each photo, like `predict_images`"
-        top_classes(np.ones(1), [''], topk)                                    # a bad topk: refused before any photo is read
+        _check_topk(topk)                                                      # a bad topk: refused before any photo is read
         return top_classes(self.probs(imgs), self.vocab, topk)
 
 # %% ../nbs/81_deploy.ipynb #8628df5c

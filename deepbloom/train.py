@@ -251,12 +251,15 @@ def load_model(fname:str|Path, # a model saved by `train_classifier` / `deepbloo
     learn.dls.to(device); learn.model.to(device)
     return learn
 
+def _check_topk(k):
+    if not (isinstance(k, int) and not isinstance(k, bool) and k >= 1): raise ValueError(f"topk must be a whole number of at least 1, not {k!r}.")
+
 def top_classes(probs, # probabilities: (photos, classes), or (classes,) for one photo; a tensor or an array
                 vocab:list, # the class names, in the order of the columns
                 k:int=5, # how many classes
                ) -> list: # [(class name, probability)], most likely first: a list per photo, or one list for one photo
     "The `k` most likely classes with their probabilities, rounded to 4 places: how every predictor of the course answers"
-    if not (isinstance(k, int) and not isinstance(k, bool) and k >= 1): raise ValueError(f"topk must be a whole number of at least 1, not {k!r}.")
+    _check_topk(k)
     p = torch.as_tensor(probs, dtype=torch.float)
     top = p.reshape(-1, p.shape[-1]).topk(min(k, p.shape[-1]))
     res = [[(vocab[i], round(v, 4)) for v, i in zip(vs.tolist(), ix.tolist())] for vs, ix in zip(*top)]
@@ -268,7 +271,7 @@ def predict_images(learn:Learner, # from `load_model`
                    tta:int|str=0, # test-time augmentation, as `deepbloom-train --tta` scored it (`tta_preds`): `n` random passes or 'flip'
                   ) -> list: # per image, a list of (class name, probability), most likely first
     "The `topk` most likely classes of each image"
-    top_classes(torch.ones(1), [''], topk)                                 # a bad topk: refused before any photo is read
+    _check_topk(topk)                                                      # a bad topk: refused before any photo is read
     dl = learn.dls.test_dl([RGBImage.create(o) for o in images], num_workers=0)
     return top_classes(tta_preds(learn, dl, tta)[0], learn.dls.vocab, topk)
 
