@@ -7,7 +7,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 SHARED := $(abspath ../shared/data/flowers-102)
 export DEEPBLOOM_DATA ?= $(if $(wildcard $(SHARED)/setid.mat),$(SHARED),)
 
-.PHONY: env train test fresh export readme
+.PHONY: env train test fresh export readme timings
 
 $(BIN)/.installed: settings.ini setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ fresh: env
 
 export:
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
+
+# Each notebook's test time, appended to nbs/results/test_times.jsonl (the run times the lessons quote; lesson 97 checks them)
+timings: env
+	$(BIN)/python .ci/test_times.py
 
 # README.md from nbs/index.ipynb, as plain markdown (no HTML, no warnings, no machine paths); `make test` checks it is up to date
 readme: env

@@ -1,0 +1,30 @@
+"""How long each notebook's tests take, logged: `make timings`.
+
+Runs each notebook's tests as a contributor runs one lesson's (`nbdev_test --path nbs/<notebook>`: a fresh Python, the
+imports included, cells flagged `slow`, `gpu`, `download`, `flowers` skipped), one notebook after another, and appends one
+line per notebook to nbs/results/test_times.jsonl with `log_run` (lesson 80): its wall-clock seconds, the machine and
+the commit. The run times the lessons quote come from this log, and lesson 97 checks them against its latest lines.
+
+    python .ci/test_times.py
+"""
+import subprocess, sys, time
+from pathlib import Path
+from deepbloom.runs import log_run, git_commit
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG = ROOT/'nbs'/'results'/'test_times.jsonl'
+
+def main():
+    if (c := git_commit(ROOT)) is None or c.endswith('+dirty'):
+        sys.exit(f"The checkout has uncommitted changes (commit {c}): commit them first, so the times belong to notebooks and code others can check out.")
+    test = str(Path(sys.executable).with_name('nbdev_test'))
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        t0 = time.time()
+        out = subprocess.run([test, '--path', str(nb.relative_to(ROOT))], cwd=ROOT, capture_output=True, text=True)
+        secs = time.time() - t0
+        if out.returncode: sys.exit(f'{nb.name}: its tests failed, nothing more logged.\n{out.stderr[-3000:]}')
+        log_run(dict(notebook=nb.name, seconds=round(secs), what='nbdev_test --path nbs/<notebook>: its tests alone, in a fresh Python'), LOG)
+        print(f'{nb.name}: {secs:.0f} s', flush=True)
+    print(f'logged to {LOG.relative_to(ROOT)}')
+
+if __name__ == '__main__': main()
