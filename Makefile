@@ -7,7 +7,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 SHARED := $(abspath ../shared/data/flowers-102)
 export DEEPBLOOM_DATA ?= $(if $(wildcard $(SHARED)/setid.mat),$(SHARED),)
 
-.PHONY: env train test fresh export readme timings
+.PHONY: env browser train test fresh export readme timings
 
 $(BIN)/.installed: settings.ini setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,16 @@ env: $(BIN)/.installed
 train: env
 	$(BIN)/deepbloom-train --split official
 
+# Debian's Chromium and ChromeDriver (and an emoji font for the app's title), for lesson 98's test of the app in a real browser;
+# installed with apt-get when missing (as root, or with sudo)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); pkgs="chromium chromium-driver fonts-noto-color-emoji"; \
+	  $$sudo apt-get install -y -q $$pkgs >/dev/null 2>&1 || { $$sudo apt-get update -q >/dev/null && $$sudo apt-get install -y -q $$pkgs >/dev/null; }; }
+	@chromium --version 2>/dev/null && chromedriver --version
+
 # Every notebook's tests, offline on CPU; deepbloom/ must match the notebooks; then every lesson as a learner runs it (fresh).
-test: env
+test: env browser
 	$(BIN)/nbdev_test --n_workers 1 --timing
 	$(BIN)/nbdev_export
 	git diff --exit-code --stat -- deepbloom || (echo "deepbloom/ does not match the notebooks: run nbdev_export" && exit 1)

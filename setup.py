@@ -20,6 +20,7 @@ dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 deploy_requirements = shlex.split(cfg.get('deploy_requirements', ''))
 distributed_requirements = shlex.split(cfg.get('distributed_requirements', ''))
 mlflow_requirements = shlex.split(cfg.get('mlflow_requirements', ''))
+app_requirements = shlex.split(cfg.get('app_requirements', ''))
 course_requirements = shlex.split(cfg.get('course_requirements', ''))
 lic = licenses[cfg['license'].lower()]
 min_python = cfg['min_python']
@@ -38,8 +39,8 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[lib_path, lib_path + '.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements + course_requirements + deploy_requirements + distributed_requirements + mlflow_requirements,
-                    'course': course_requirements, 'deploy': deploy_requirements, 'distributed': distributed_requirements, 'mlflow': mlflow_requirements},
+    extras_require={'dev': dev_requirements + course_requirements + deploy_requirements + distributed_requirements + mlflow_requirements + app_requirements,
+                    'course': course_requirements, 'deploy': deploy_requirements, 'distributed': distributed_requirements, 'mlflow': mlflow_requirements, 'app': app_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),

@@ -30,7 +30,7 @@ def readme(nb=ROOT/'nbs'/'index.ipynb') -> str:
     parts = []
     for c in json.loads(Path(nb).read_text())['cells']:
         src = text(c['source'])
-        if c['cell_type'] == 'markdown': parts.append(src.strip('\n')); continue
+        if c['cell_type'] == 'markdown': parts.append(src.strip('\n').replace('](images/', '](nbs/images/')); continue   # images live beside the notebooks
         if c['cell_type'] != 'code': continue
         code = '\n'.join(l for l in src.split('\n') if not l.startswith('#|')).strip('\n')
         if code and not re.search(r'^#\|\s*echo:\s*false', src, re.M): parts.append('```python\n' + code + '\n```')
@@ -43,6 +43,7 @@ def check(text_, path=ROOT/'README.md'):
     problems = [] if have == text_ else ['README.md is not what `make readme` builds from nbs/index.ipynb: run `make readme`']
     problems += [f'README.md line {i}: HTML ({m.group(0)}...)' for i, l in enumerate(have.splitlines(), 1) if (m := HTML.search(l))][:5]
     problems += [f'README.md line {i}: a machine path ({m.group(0)})' for i, l in enumerate(have.splitlines(), 1) if (m := MACHINE.search(l))][:5]
+    problems += [f'README.md shows {m.group(1)}, which is not in the repository' for m in re.finditer(r'!\[[^\]]*\]\(([^)\s:]+)\)', have) if not (ROOT/m.group(1)).is_file()]   # (not web addresses)
     return problems
 
 if __name__ == '__main__':

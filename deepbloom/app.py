@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_app.ipynb #227b3918
 from __future__ import annotations
-import html, io, json, warnings
+import html, io, json, logging, os, signal, socket, tempfile, threading, warnings
 from pathlib import Path
 import numpy as np
 from PIL import Image
@@ -13,9 +13,11 @@ from fastai.learner import Learner
 from .data import ImageReadError, load_rgb
 from .gradcam import learner_cam, cam_overlay
 from .train import load_model, top_classes
+from .runs import command
 
 # %% auto #0
-__all__ = ['STYLE', 'read_photo', 'explain', 'bars_html', 'model_choices', 'FlowerApp']
+__all__ = ['STYLE', 'NOTE_ID', 'PAGE_TEMPLATE', 'read_photo', 'explain', 'bars_html', 'model_choices', 'FlowerApp',
+           'upload_check', 'page_notebook', 'serve_app']
 
 # %% ../nbs/07_app.ipynb #8aeb0879
 def read_photo(data:bytes|str|Path, # the uploaded file's bytes, or a path
@@ -61,7 +63,7 @@ STYLE = """<style>
 .db-name {width: 170px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; color: #3b2a35}
 .db-bar {flex: 1; background: #f3e6ee; border-radius: 6px; height: 14px; margin: 0 8px}
 .db-fill {height: 100%; border-radius: 6px; background: linear-gradient(90deg, #7fb77e, #d86f9c)}
-.db-pct {width: 52px; text-align: right; color: #6b5563; font-variant-numeric: tabular-nums}
+.db-pct {width: 60px; white-space: nowrap; text-align: right; color: #6b5563; font-variant-numeric: tabular-nums}
 .db-note {font-size: 12px; color: #6b5563; margin-top: 4px}
 .db-error {font-family: system-ui, sans-serif; color: #9b1c31; background: #fdecef; border-radius: 8px; padding: 8px 12px}
 </style>"""
@@ -78,38 +80,44 @@ def bars_html(top:list, # [(class name, probability)], most likely first
     return f'<div class="db-card">{head}{rows}' + (f'<div class="db-note">{html.escape(note)}</div>' if note else '') + '</div>'
 
 # %% ../nbs/07_app.ipynb #b0fe8f9a
-def model_choices(folder:str|Path, # where the saved models (`*.safetensors`, each with its .json card) are
+def model_choices(models:str|Path, # a folder of saved models (`*.safetensors`, each with its .json card), or one model file
                  ) -> dict: # label: model path, best accuracy first
-    "The models in `folder`, labelled with what their cards say"
-    folder, res = Path(folder), []
-    for f in sorted(folder.glob('*.safetensors')):
+    "The models in a folder (or the one file), labelled with what their cards say"
+    models, res = Path(models), []
+    if not models.exists(): raise FileNotFoundError(f"No model file or folder at {models}: train one with deepbloom-train first (it saves models/deepbloom.safetensors).")
+    if models.is_file() and models.suffix != '.safetensors': raise ValueError(f"{models} is not a .safetensors model: the app opens the models deepbloom-train saves.")
+    for f in [models] if models.is_file() else sorted(models.glob('*.safetensors')):
         c = f.with_suffix('.json')
         try: d = json.loads(c.read_text()) if c.is_file() else {}
         except json.JSONDecodeError: d = {}
         acc = d.get('accuracy')
         label = f"{f.stem} · {d.get('arch', '?')} {d.get('size', '?')} px · {acc:.1%} on {d.get('n_test')} {d.get('split')} test photos" if acc is not None else f'{f.stem} (no card)'
         res.append((-(acc or -1), label, f))
-    if not res: raise FileNotFoundError(f"No model files (*.safetensors) in {folder}: train one with deepbloom-train first.")
+    if not res: raise FileNotFoundError(f"No model files (*.safetensors) in {models}: train one with deepbloom-train first.")
     return {label: f for _, label, f in sorted(res, key=lambda o: o[0])}
 
 # %% ../nbs/07_app.ipynb #e4398d32
+NOTE_ID = 'db-upload-note'   # the element the web page's upload check writes its message into
+
 class FlowerApp:
     "An ipywidgets flower classifier: pick a model, upload photos or pick a sample, see top-5 bars and Grad-CAM"
     def __init__(self, models:str|Path|dict='models', # a folder of exported models, or {label: path}
                  samples:list|None=None, # photo paths offered as samples
                  k:int=5, # classes shown per photo
+                 max_mb:float=25, # the largest photo accepted, in MB
                 ):
         self.choices = models if isinstance(models, dict) else model_choices(models)
-        self.k, self.cache, self.photos = k, {}, []
+        self.k, self.max_mb, self.cache, self.photos = k, max_mb, {}, []
         self.model = W.Dropdown(options=list(self.choices), description='Model', layout=W.Layout(width='95%'))
         self.upload = W.FileUpload(accept='image/*', multiple=True, description='Upload photos')
         self.sample = W.Dropdown(options=[('pick a sample…', None)] + [(Path(p).name, str(p)) for p in samples or []], description='Sample')
         self.results = W.VBox()
+        self.note = W.HTML(f'<div id="{NOTE_ID}" class="db-error" style="display: none"></div>')   # where the web page's upload check speaks
         self.model.observe(lambda ch: self.refresh(), 'value')
         self.upload.observe(self._on_upload, 'value')
         self.sample.observe(self._on_sample, 'value')
         self.widget = W.VBox([W.HTML(STYLE + '<h3 style="color:#8a3a64; margin: 4px 0">🌸 Which flower is it?</h3>'),
-                              self.model, W.HBox([self.upload, self.sample] if samples else [self.upload]), self.results])
+                              self.model, W.HBox([self.upload, self.sample] if samples else [self.upload]), self.note, self.results])
 
     @property
     def learn(self) -> Learner:
@@ -129,7 +137,7 @@ class FlowerApp:
     def card(self, name, data) -> W.Widget:
         "One photo's card, or its error message"
         try:
-            img, note = read_photo(data, name)
+            img, note = read_photo(data, name, self.max_mb)
             r = explain(self.learn, img, k=self.k)
         except Exception as e:  # a bad photo (or model) is shown as a message, never as a traceback
             msg = str(e) if isinstance(e, (ImageReadError, FileNotFoundError, ValueError)) else f'{name} could not be classified ({type(e).__name__}: {e}).'
@@ -145,3 +153,94 @@ class FlowerApp:
         if change['new'] is not None: self.show([(Path(change['new']).name, change['new'])])
 
 def _png(a): b = io.BytesIO(); Image.fromarray(a).save(b, 'PNG'); return b.getvalue()
+
+# %% ../nbs/07_app.ipynb #7e049c28
+_UPLOAD_CHECK = """<script>
+(() => {   // refuse an upload larger than the limit in the browser, before it is read; say so in the app
+  const first = window.dbUploadMax === undefined;
+  window.dbUploadMax = MAX_MB;
+  if (!first) return;
+  const make = document.createElement.bind(document);
+  document.createElement = function (tag, ...rest) {     // ipywidgets makes the upload's file input without adding it to the page:
+    const el = make(tag, ...rest);                        // the check goes on each input as it is made, ahead of the widget's own
+    if (String(tag).toLowerCase() !== 'input') return el;
+    queueMicrotask(() => { if (el.type === 'file' && !el.isConnected) { el.hidden = true; document.body.append(el); } });  // findable by browser automation
+    el.addEventListener('change', e => {
+      if (el.type !== 'file') return;
+      const note = document.getElementById('NOTE_ID'), mb = [...el.files].reduce((s, f) => s + f.size, 0) / 1048576;
+      if (mb <= window.dbUploadMax) { if (note) note.style.display = 'none'; return; }
+      e.stopImmediatePropagation(); el.value = '';
+      if (note) {
+        note.textContent = `⚠ ${el.files.length > 1 ? 'These photos are' : 'This photo is'} ${mb.toFixed(1)} MB; uploads up to ${window.dbUploadMax} MB are accepted: pick fewer or smaller photos.`;
+        note.style.display = '';
+      }
+    });
+    return el;
+  };
+})();
+</script>"""
+
+def upload_check(max_mb:float=25, # the largest upload (all photos picked at once), in MB
+                ) -> str: # a <script> for the page
+    "A script that refuses uploads over `max_mb` in the browser, before they are read or sent, with a message in the app"
+    return _UPLOAD_CHECK.replace('MAX_MB', f'{float(max_mb):g}').replace('NOTE_ID', NOTE_ID)
+
+def page_notebook(models:dict, # label: model path, as `model_choices` gives
+                  max_mb:float=25, # the largest upload (all photos picked at once), in MB
+                 ) -> dict: # a notebook (nbformat 4) of one code cell
+    "The notebook `deepbloom-app` serves: the upload check, then a `FlowerApp` of `models`"
+    src = ("from IPython.display import HTML, display\nfrom deepbloom.app import FlowerApp, upload_check\n"
+           f"display(HTML(upload_check({max_mb!r})))\n"
+           f"app = FlowerApp({ {k: str(v) for k, v in models.items()}!r}, max_mb={max_mb!r})\napp.widget")
+    return dict(nbformat=4, nbformat_minor=5, metadata=dict(kernelspec=dict(name='python3', display_name='Python 3', language='python')),
+                cells=[dict(cell_type='code', id='deepbloom-app', metadata={}, execution_count=None, outputs=[], source=src)])
+
+# %% ../nbs/07_app.ipynb #e8686f48
+_CDN = '<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@^5/css/{}.min.css" type="text/css" />'
+# the page: Voilà's lab template without the CDN's style sheets (a Jinja template, in the folder Voilà looks in)
+PAGE_TEMPLATE = ("{%- extends 'lab/index.html.j2' -%}\n{%- block notebook_css -%}\n"
+                 f"{{{{ super() | replace('{_CDN.format('all')}', '') | replace('{_CDN.format('v4-shims')}', '') }}}}\n"
+                 "{%- endblock notebook_css -%}\n")
+
+# %% ../nbs/07_app.ipynb #9f04d7fb
+@command('deepbloom-app')
+def serve_app(model:str='models', # a model saved by deepbloom-train (.safetensors, its .json card beside it), or a folder of them: the page offers each
+              port:int=8866, # the port to serve on
+              host:str='127.0.0.1', # the address to listen on: 127.0.0.1 for this computer only, 0.0.0.0 for every network it is on
+              max_mb:float=25, # the largest upload (all photos picked at once), in MB
+              idle_minutes:float=10, # a page's kernel (and its copy of the model) is shut down this long after the page was closed
+             ):
+    "Serve the flower app as a web page with Voilà until Ctrl-C: the code hidden, one Jupyter kernel per open page"
+    choices = model_choices(model)
+    if not max_mb > 0: raise ValueError(f"--max-mb must be more than 0, not {max_mb}.")
+    if not idle_minutes > 0: raise ValueError(f"--idle-minutes must be more than 0, not {idle_minutes}.")
+    with socket.socket() as s:
+        try: s.bind((host, port))
+        except OSError as e: raise ValueError(f"Can't serve on {host}:{port} ({e.strerror}): pick another port with --port.") from None
+    try: from voila.app import Voila
+    except ImportError: raise ImportError("deepbloom-app serves the page with Voilà, which is not installed: pip install 'deepbloom[app]'") from None
+    old = os.environ.get('JUPYTER_PATH')
+    with tempfile.TemporaryDirectory(prefix='deepbloom-app-') as d:
+        d = Path(d); (d/'deepbloom.ipynb').write_text(json.dumps(page_notebook({k: Path(v).resolve() for k, v in choices.items()}, max_mb)))
+        t = d/'voila'/'templates'/'deepbloom'; t.mkdir(parents=True)
+        (t/'index.html.j2').write_text(PAGE_TEMPLATE); (t/'conf.json').write_text(json.dumps(dict(base_template='lab')))
+        os.environ['JUPYTER_PATH'] = os.pathsep.join([str(d)] + ([old] if old else []))   # where Voilà finds the template
+        try:
+            app = Voila()
+            app.initialize([str(d/'deepbloom.ipynb'), f'--port={port}', f'--Voila.ip={host}', '--no-browser', '--Voila.port_retries=0',
+                            '--template=deepbloom', '--Voila.log_level=ERROR', '--KernelManager.transport=ipc',
+                            f'--MappingKernelManager.cull_idle_timeout={max(1, round(idle_minutes * 60))}',
+                            f'--MappingKernelManager.cull_interval={max(1, min(60, round(idle_minutes * 30)))}'])
+            app.tornado_settings = dict(websocket_max_message_size=int((max_mb + 1) * 2**20))
+            logging.getLogger('tornado.general').setLevel(logging.ERROR)       # (a warning about Jupyter's websocket ping settings, at every start)
+            where = socket.gethostname() if host in ('0.0.0.0', '::') else host
+            print(f"deepbloom-app: {len(choices)} model{'s' * (len(choices) > 1)} at http://{where}:{port}/ (Ctrl-C stops it)", flush=True)
+            main = threading.current_thread() is threading.main_thread()
+            if main: sigint = signal.signal(signal.SIGINT, signal.default_int_handler)   # Ctrl-C stops it, even where it started with SIGINT ignored
+            try: app.start()                                                   # until Ctrl-C (or SIGTERM): then every kernel is shut down
+            finally:
+                if main: signal.signal(signal.SIGINT, sigint)
+        finally:
+            if old is None: os.environ.pop('JUPYTER_PATH', None)
+            else: os.environ['JUPYTER_PATH'] = old
+    print('deepbloom-app: stopped', flush=True)
