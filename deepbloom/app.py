@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_app.ipynb #227b3918
 from __future__ import annotations
-import html, io, json, logging, os, signal, socket, tempfile, threading, warnings
+import contextlib, html, io, json, logging, os, signal, socket, tempfile, threading, warnings
 from pathlib import Path
 import numpy as np
 from PIL import Image
@@ -202,7 +202,30 @@ PAGE_TEMPLATE = ("{%- extends 'lab/index.html.j2' -%}\n{%- block notebook_css -%
                  f"{{{{ super() | replace('{_CDN.format('all')}', '') | replace('{_CDN.format('v4-shims')}', '') }}}}\n"
                  "{%- endblock notebook_css -%}\n")
 
-# %% ../nbs/07_app.ipynb #9f04d7fb
+# %% ../nbs/07_app.ipynb #a8449e8e
+@contextlib.contextmanager
+def _page_folder(models:dict, max_mb:float):
+    "A temporary folder with the page's notebook and template, which Voilà finds (`JUPYTER_PATH`) while it is open: yields the notebook's path"
+    old = os.environ.get('JUPYTER_PATH')
+    with tempfile.TemporaryDirectory(prefix='deepbloom-app-') as d:
+        d = Path(d); (d/'deepbloom.ipynb').write_text(json.dumps(page_notebook(models, max_mb)))
+        t = d/'voila'/'templates'/'deepbloom'; t.mkdir(parents=True)
+        (t/'index.html.j2').write_text(PAGE_TEMPLATE); (t/'conf.json').write_text(json.dumps(dict(base_template='lab')))
+        os.environ['JUPYTER_PATH'] = os.pathsep.join([str(d)] + ([old] if old else []))
+        try: yield d/'deepbloom.ipynb'
+        finally:
+            if old is None: os.environ.pop('JUPYTER_PATH', None)
+            else: os.environ['JUPYTER_PATH'] = old
+
+@contextlib.contextmanager
+def _ctrl_c():
+    "Ctrl-C raises `KeyboardInterrupt` inside, even in a process started with SIGINT ignored (in the main thread; elsewhere, as it was)"
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try: yield
+    finally: signal.signal(signal.SIGINT, old)
+
+# %% ../nbs/07_app.ipynb #74dc6d62
 @command('deepbloom-app')
 def serve_app(model:str='models', # a model saved by deepbloom-train (.safetensors, its .json card beside it), or a folder of them: the page offers each
               port:int=8866, # the port to serve on
@@ -219,28 +242,15 @@ def serve_app(model:str='models', # a model saved by deepbloom-train (.safetenso
         except OSError as e: raise ValueError(f"Can't serve on {host}:{port} ({e.strerror}): pick another port with --port.") from None
     try: from voila.app import Voila
     except ImportError: raise ImportError("deepbloom-app serves the page with Voilà, which is not installed: pip install 'deepbloom[app]'") from None
-    old = os.environ.get('JUPYTER_PATH')
-    with tempfile.TemporaryDirectory(prefix='deepbloom-app-') as d:
-        d = Path(d); (d/'deepbloom.ipynb').write_text(json.dumps(page_notebook({k: Path(v).resolve() for k, v in choices.items()}, max_mb)))
-        t = d/'voila'/'templates'/'deepbloom'; t.mkdir(parents=True)
-        (t/'index.html.j2').write_text(PAGE_TEMPLATE); (t/'conf.json').write_text(json.dumps(dict(base_template='lab')))
-        os.environ['JUPYTER_PATH'] = os.pathsep.join([str(d)] + ([old] if old else []))   # where Voilà finds the template
-        try:
-            app = Voila()
-            app.initialize([str(d/'deepbloom.ipynb'), f'--port={port}', f'--Voila.ip={host}', '--no-browser', '--Voila.port_retries=0',
-                            '--template=deepbloom', '--Voila.log_level=ERROR', '--KernelManager.transport=ipc',
-                            f'--MappingKernelManager.cull_idle_timeout={max(1, round(idle_minutes * 60))}',
-                            f'--MappingKernelManager.cull_interval={max(1, min(60, round(idle_minutes * 30)))}'])
-            app.tornado_settings = dict(websocket_max_message_size=int((max_mb + 1) * 2**20))
-            logging.getLogger('tornado.general').setLevel(logging.ERROR)       # (a warning about Jupyter's websocket ping settings, at every start)
-            where = socket.gethostname() if host in ('0.0.0.0', '::') else host
-            print(f"deepbloom-app: {len(choices)} model{'s' * (len(choices) > 1)} at http://{where}:{port}/ (Ctrl-C stops it)", flush=True)
-            main = threading.current_thread() is threading.main_thread()
-            if main: sigint = signal.signal(signal.SIGINT, signal.default_int_handler)   # Ctrl-C stops it, even where it started with SIGINT ignored
-            try: app.start()                                                   # until Ctrl-C (or SIGTERM): then every kernel is shut down
-            finally:
-                if main: signal.signal(signal.SIGINT, sigint)
-        finally:
-            if old is None: os.environ.pop('JUPYTER_PATH', None)
-            else: os.environ['JUPYTER_PATH'] = old
+    with _page_folder({k: Path(v).resolve() for k, v in choices.items()}, max_mb) as nb, _ctrl_c():
+        app = Voila()
+        app.initialize([str(nb), f'--port={port}', f'--Voila.ip={host}', '--no-browser', '--Voila.port_retries=0', '--template=deepbloom',
+                        '--Voila.log_level=ERROR', '--KernelManager.transport=ipc',
+                        f'--MappingKernelManager.cull_idle_timeout={max(1, round(idle_minutes * 60))}',        # a closed page's kernel: shut down
+                        f'--MappingKernelManager.cull_interval={max(1, min(60, round(idle_minutes * 30)))}'])
+        app.tornado_settings = dict(websocket_max_message_size=int((max_mb + 1) * 2**20))      # a bigger upload closes its page's connection
+        logging.getLogger('tornado.general').setLevel(logging.ERROR)                            # (a warning about Jupyter's websocket ping settings, at every start)
+        where = socket.gethostname() if host in ('0.0.0.0', '::') else host
+        print(f"deepbloom-app: {len(choices)} model{'s' * (len(choices) > 1)} at http://{where}:{port}/ (Ctrl-C stops it)", flush=True)
+        app.start()                                                            # until Ctrl-C (or SIGTERM): then every kernel is shut down
     print('deepbloom-app: stopped', flush=True)
