@@ -24,6 +24,7 @@ from fastcore.foundation import L
 from .data import QUICK, _class_names, check_images, find_flowers, flowers_path, heldout, image_dls, image_items, RGBImage
 from .transfer import LITE0, STRATEGIES, arch_stats, make_learner, fit_transfer, monitor_items
 from .runs import log_run, log_mlflow, check_mlflow, RUNS_FILE
+from .unknown import hold_out_classes, fit_unknown, open_set_report
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'class_weights', 'ProgressiveResize', 'Mirror', 'parse_tta', 'tta_preds', 'score_heldout',
@@ -231,6 +232,7 @@ def _rebuild(fname):
     except Exception as e: raise ValueError(f"{fname} cannot be read as safetensors ({type(e).__name__}: {str(e)[:150]}): the file is damaged; copy it again or train again.") from None
     try: learn.model.load_state_dict(weights)
     except RuntimeError as e: raise ValueError(f"The weights in {fname.name} do not fit its card ({arch}, {len(classes)} classes: {str(e).splitlines()[0][:150]}): keep each model with its own card.") from None
+    learn.card = card                                                      # what it scored, how it was made, and when to say "not a flower it knows" (lesson 06b)
     return learn
 
 def load_model(fname:str|Path, # a model saved by `train_classifier` / `deepbloom-train` (.safetensors, its card beside it)
@@ -248,6 +250,7 @@ def load_model(fname:str|Path, # a model saved by `train_classifier` / `deepbloo
             with warnings.catch_warnings(): warnings.simplefilter('ignore', UserWarning); learn = load_learner(fname, cpu=device.type == 'cpu')   # (fastai's pickle warning: trusted, by request)
         except Exception as e: raise ValueError(f"{fname} is not a model saved by fastai ({type(e).__name__}: {str(e)[:200]}).") from None
         if not isinstance(learn, Learner): raise ValueError(f"{fname} holds a {type(learn).__name__}, not a fastai learner.")
+        learn.card = {}                                                    # a pickle has no card
     learn.dls.to(device); learn.model.to(device)
     return learn
 
@@ -299,6 +302,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      cutmix:float=0, # CutMix's alpha (fastai's `CutMix`, lesson 08); 0: off
                      progressive:float=0.8, # train the first half of the epochs at this fraction of `size` (`ProgressiveResize`); 0: off
                      weighted:bool=False, # weight the loss by inverse class frequency (`class_weights`)
+                     unknown_classes:int=0, # Flowers102 classes (drawn with `seed`) kept out of training: their test photos measure how well it says "not a flower it knows" (lesson 06b)
                      tta:int|str=0, # test-time augmentation in the final scoring (`score_heldout`): `n` random passes, or 'flip'; 0: one plain pass
                      name:str|None=None, # a name for the run in the log, e.g. the trick it tries
                      mlflow:bool=False, # also log the run to MLflow (`log_mlflow`; `pip install deepbloom[mlflow]`)
@@ -311,6 +315,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
     settings = _settings({**args, 'data': data})                           # what makes this model what it is (its card keeps them)
     items = image_items(data, split, seed=seed)
     check_images(items.fname)                                              # every photo, the held-out ones too: a bad file stops the run now, not after training
+    items, unknown = hold_out_classes(items, unknown_classes, seed)        # (none kept out by default)
     test = heldout(items)
     dls = image_dls(monitor_items(items, monitor), size=size, bs=bs, stats=arch_stats(arch), seed=seed, num_workers=num_workers, check=False)
     set_seed(seed, reproducible=True)
@@ -328,17 +333,18 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
         else: learn.fit_one_cycle(epochs, lr, cbs=fcbs)
     t1, n_batches = time.time(), len(learn.recorder.losses)               # (scoring resets the recorder)
     if rank_distrib(): return {}                                           # the other processes only trained
-    scored = score_heldout(learn, test, tta, seed=seed)
+    spec = fit_unknown(learn, items, num_workers=num_workers) if {'valid', 'test'} <= set(items.set) else None   # "not a flower it knows": on validation photos only
+    scored = open_set_report(learn, test, unknown, items[items.set == 'train'], spec, num_workers) if unknown_classes else score_heldout(learn, test, tta, seed=seed)
     if resume:                                                             # the resumed part appended its own header: keep the first
         h = Path(history.fname); lines = h.read_text().splitlines()
         h.write_text('\n'.join(lines[:1] + [l for l in lines[1:] if l != lines[0]]) + '\n')
-    extra = ''.join(f' · {k} {v}' for k, v in dict(mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=tta).items() if v)
+    extra = ''.join(f' · {k} {v}' for k, v in dict(mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=tta, unknown_classes=unknown_classes).items() if v)
     res = dict(**scored, name=name, n_train=len(dls.train_ds), n_classes=len(dls.vocab),
                arch=arch, strategy=_strategy_name(strategy, pretrained), size=size, epochs=epochs, lr=lr, div=div, bs=bs,
                split=split if find_flowers(data) else 'folder', seed=seed,
                device='cuda' if torch.cuda.is_available() else 'cpu', model=str(out),   # (the run log adds `device_name`)
                train_seconds=round(t1 - t0, 1), seconds=round(time.time() - t0, 1),
-               label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted,
+               label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, unknown_classes=unknown_classes, unknown=spec,
                recipe=f"{arch} · {_strategy_name(strategy, pretrained)} · {size}px · {epochs}ep · lr {lr:g}/{div:g} · ls {label_smoothing:g}{extra}", data=str(data),
                images_per_s=round(len(dls.train_ds) * (epochs - ckpt.start) / (t1 - tf), 1), history=str(out.with_suffix('.history.csv')), resumed_at_epoch=ckpt.start or None,
                processes=world, train_batches=n_batches, num_workers=dls.train.fake_l.num_workers, settings=settings)
@@ -354,8 +360,9 @@ def _strategy_name(strategy, pretrained): return strategy if pretrained else 'sc
 
 _SETTINGS = ('split', 'arch', 'strategy', 'epochs', 'size', 'bs', 'lr', 'div', 'seed', 'pretrained', 'monitor', 'label_smoothing', 'mixup', 'cutmix', 'progressive', 'weighted', 'tta')
 def _settings(args):
-    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score"
-    return {'data': str(Path(args['data']).expanduser().resolve()), **{k: args[k] for k in _SETTINGS}, 'split': _split(args['data'], args['split'])}
+    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`unknown_classes` when set)"
+    return {'data': str(Path(args['data']).expanduser().resolve()), **{k: args[k] for k in _SETTINGS}, 'split': _split(args['data'], args['split']),
+            **({'unknown_classes': args['unknown_classes']} if args.get('unknown_classes') else {})}
 
 # %% ../nbs/04b_train.ipynb #3e966cda
 _TORCHVISION = ('resnet', 'vgg', 'densenet', 'squeezenet', 'alexnet')   # names `make_learner` takes from torchvision; the rest from timm
@@ -381,6 +388,9 @@ def _check_args(a):
     whole = lambda k, lo=1: isinstance(a[k], int) and not isinstance(a[k], bool) and a[k] >= lo
     for k, lo in dict(epochs=1, size=32, bs=1, seed=0).items():
         if not whole(k, lo): raise ValueError(f"{k} must be a whole number of at least {lo}, not {a[k]!r}" + (' (the network shrinks its input 32 times).' if k == 'size' else '.'))
+    if not whole('unknown_classes', 0): raise ValueError(f"unknown_classes must be a whole number (0 for none), not {a['unknown_classes']!r}.")
+    if a['unknown_classes'] and (a['tta'] not in (0, '0') or _split(a['data'], a['split']) != 'official'):
+        raise ValueError("unknown_classes measures the model on Flowers102's official split (validation photos fit the threshold, test photos measure it), with one plain pass: leave out split and tta.")
     for k in ('monitor', 'num_workers'):
         if a[k] is not None and not whole(k, 0): raise ValueError(f"{k} must be a whole number ({'0 or None for all' if k == 'monitor' else '0 or more'}), not {a[k]!r}.")
     for k, ok, what in (('lr', lambda v: v > 0, 'above 0'), ('div', lambda v: v > 0, 'above 0'), ('label_smoothing', lambda v: 0 <= v < 1, 'from 0 to below 1'),
