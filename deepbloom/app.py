@@ -13,6 +13,7 @@ from fastai.learner import Learner
 from .data import ImageReadError, load_rgb
 from .gradcam import learner_cam, cam_overlay
 from .train import load_model, top_classes
+from .unknown import known_scores
 from .runs import command
 
 # %% auto #0
@@ -50,10 +51,11 @@ def explain(learn:Learner, # a model from `load_model`
             img, # a photo: PIL image, bytes or path
             target:str|None=None, # the class the overlay explains; default: the most likely one
             k:int=5, # how many classes to return
-           ) -> dict: # top: [(name, probability)], target: name, overlay: (height, width, 3) bytes
-    "The `k` most likely classes of a photo, and the Grad-CAM overlay for `target`"
+           ) -> dict: # top: [(name, probability)], target: name, overlay: (height, width, 3) bytes, known: bool, score: float
+    "The `k` most likely classes of a photo, the Grad-CAM overlay for `target`, and whether it is a flower the model knows (lesson 06b: the card's threshold; always, without one)"
     shown, cam, cls, probs = learner_cam(learn, img, target)
-    return dict(top=top_classes(probs, learn.dls.vocab, k), target=learn.dls.vocab[cls], overlay=cam_overlay(shown, cam))
+    score, known = known_scores(probs, getattr(learn, 'card', {}).get('unknown'))
+    return dict(top=top_classes(probs, learn.dls.vocab, k), target=learn.dls.vocab[cls], overlay=cam_overlay(shown, cam), known=known, score=round(score, 4))
 
 # %% ../nbs/07_app.ipynb #e776ff78
 # the app's look: soft petal pinks and leaf greens
@@ -66,17 +68,19 @@ STYLE = """<style>
 .db-pct {width: 60px; white-space: nowrap; text-align: right; color: #6b5563; font-variant-numeric: tabular-nums}
 .db-note {font-size: 12px; color: #6b5563; margin-top: 4px}
 .db-error {font-family: system-ui, sans-serif; color: #9b1c31; background: #fdecef; border-radius: 8px; padding: 8px 12px}
+.db-unknown {font-size: 13px; color: #7a4b00; background: #fff4dd; border-radius: 6px; padding: 4px 8px; margin: 4px 0}
 </style>"""
 
 def bars_html(top:list, # [(class name, probability)], most likely first
               title:str='', # shown above the bars
               note:str='', # shown below, small
+              verdict:str='', # shown above the bars, highlighted: e.g. that the photo is not a flower the model knows
              ) -> str: # an HTML fragment (include `STYLE` once on the page)
     "The top classes as probability bars"
     rows = ''.join(f'<div class="db-row"><span class="db-name" title="{html.escape(n)}">{html.escape(n)}</span>'
                    f'<span class="db-bar"><div class="db-fill" style="width: {100 * p:.1f}%"></div></span>'
                    f'<span class="db-pct">{100 * p:.1f} %</span></div>' for n, p in top)
-    head = f'<b>{html.escape(title)}</b>' if title else ''
+    head = (f'<b>{html.escape(title)}</b>' if title else '') + (f'<div class="db-unknown">{html.escape(verdict)}</div>' if verdict else '')
     return f'<div class="db-card">{head}{rows}' + (f'<div class="db-note">{html.escape(note)}</div>' if note else '') + '</div>'
 
 # %% ../nbs/07_app.ipynb #b0fe8f9a
@@ -146,7 +150,8 @@ class FlowerApp:
         which = W.Dropdown(options=[n for n, _ in r['top']], value=r['target'], description='Explain', layout=W.Layout(width='260px'))
         def explain_other(ch): pic.value = _png(explain(self.learn, img, ch.new, self.k)['overlay'])
         which.observe(explain_other, 'value')
-        return W.HBox([W.VBox([pic, which]), W.HTML(bars_html(r['top'], name, note))], layout=W.Layout(margin='6px 0'))
+        verdict = '' if r['known'] else f"Not one of the {len(self.learn.dls.vocab)} flowers this model knows (calibrated confidence {r['score']:.0%}, below its threshold). The closest:"
+        return W.HBox([W.VBox([pic, which]), W.HTML(bars_html(r['top'], name, note, verdict))], layout=W.Layout(margin='6px 0'))
 
     def _on_upload(self, change): self.show([(f['name'], bytes(f['content'])) for f in change['new']])
     def _on_sample(self, change):

@@ -11,7 +11,8 @@ from PIL import Image
 from fastai.learner import Learner
 from .data import ImageReadError, load_rgb
 from .transfer import LITE0
-from .train import train_classifier, load_model, predict_images, parse_tta
+from .train import train_classifier, load_model, predict_probs, parse_tta, top_classes
+from .unknown import known_scores
 from .gradcam import learner_cam, cam_overlay
 from .deploy import OnnxClassifier
 from .runs import command
@@ -74,6 +75,7 @@ def predict(images:list, # image files to classify
             json_lines:bool=False, # print one JSON object per image instead of a table
             cam:str=None, # also save the Grad-CAM overlay of the top class to this .png (several images: CAM_1.png, CAM_2.png, ...)
             tta:str='0', # test-time augmentation: N random augmented passes averaged in, or 'flip' for the mirror image (0: off)
+            unknown:bool=True, # say "not one of the N flowers it knows" for a photo below the threshold in the model's card (lesson 06b); --no-unknown always names a flower
             trust_pickle:bool=False, # also open a pickled fastai learner (.pkl). WARNING: opening a pickle can run any code it holds; only for files you made or trust
            ):
     "Name the flowers in IMAGES: the top-k classes with their probabilities. A photo that cannot be read is reported in its place (exit status 1); the others are still predicted"
@@ -85,10 +87,14 @@ def predict(images:list, # image files to classify
     clf = OnnxClassifier(model) if onnx else load_model(model, trust_pickle)   # (a missing or unsafe model file: before any photo is read)
     photos = _read_photos(images)
     ok = [p for p in photos if not isinstance(p, Exception)]
+    spec = (clf.unknown if onnx else getattr(clf, 'card', {}).get('unknown')) if unknown else None
+    if unknown and not spec: print(f"deepbloom-predict: {model}'s card has no threshold for photos of other things (it was trained before lesson 06b, or without validation photos): every photo gets a flower's name.", file=sys.stderr)
     with contextlib.redirect_stdout(sys.stderr):
-        preds = iter((clf.predict(ok, topk) if onnx else predict_images(clf, ok, topk, tta)) if ok else [])
+        probs, plain = (None, None) if not ok else (clf.probs(ok),) * 2 if onnx else predict_probs(clf, ok, tta)   # (ONNX: one plain pass)
         for p, c in zip(photos, cams):
             if c and not isinstance(p, Exception): _save_cam(clf, p, c)
+    vocab = clf.vocab if onnx else clf.dls.vocab
+    preds = iter(zip(top_classes(probs, vocab, topk), *known_scores(plain, spec)) if ok else [])
     n_bad = 0
     for img, p, c in zip(images, photos, cams):
         if isinstance(p, Exception):
@@ -96,9 +102,11 @@ def predict(images:list, # image files to classify
             if json_lines: print(json.dumps(dict(image=str(img), error=str(p))))
             else: print(img, f'  error: {p}', sep='\n')
             continue
-        top = next(preds)
-        if json_lines: print(json.dumps(dict(image=str(img), top=[dict(name=n, prob=p) for n, p in top], **({'cam': str(c)} if c else {}))))
-        else: print(img, *[f'  {p:6.1%}  {n}' for n, p in top], *([f'  Grad-CAM overlay: {c}'] if c else []), sep='\n')
+        top, score, known = next(preds)
+        judged = dict(known=bool(known), score=round(float(score), 4)) if spec else {}
+        if json_lines: print(json.dumps(dict(image=str(img), **judged, top=[dict(name=n, prob=p) for n, p in top], **({'cam': str(c)} if c else {}))))
+        else: print(img, *([] if known else [f'  not one of the {len(vocab)} flowers this model knows (calibrated confidence {float(score):.2f}, below its threshold {spec["threshold"]:.2f}); the closest:']),
+                    *[f'  {p:6.1%}  {n}' for n, p in top], *([f'  Grad-CAM overlay: {c}'] if c else []), sep='\n')
     if n_bad:
         print(f"deepbloom-predict: {n_bad} of {len(images)} photos could not be read (see above); the others were predicted.", file=sys.stderr); sys.exit(1)
 

@@ -41,7 +41,7 @@ def export_onnx(learn:Learner, # a trained fastai classifier (`load_model`, `mak
         finally: f32.unlink()
     m = onnx.load(str(fname))
     del m.metadata_props[:]
-    meta = dict(vocab=[str(v) for v in learn.dls.vocab], item_size=item, size=final, mean=mean, std=std, producer='deepbloom')
+    meta = dict(vocab=[str(v) for v in learn.dls.vocab], item_size=item, size=final, mean=mean, std=std, unknown=getattr(learn, 'card', {}).get('unknown'), producer='deepbloom')   # (unknown: lesson 06b's threshold)
     for k, v in meta.items(): m.metadata_props.add(key=k, value=v if isinstance(v, str) else json.dumps(v))
     onnx.save(m, str(fname))
     return fname
@@ -75,6 +75,7 @@ class OnnxClassifier:
         self.vocab = json.loads(meta['vocab'])
         self.item_size, self.size = json.loads(meta['item_size']), json.loads(meta['size'])
         self.mean, self.std = (np.array(json.loads(meta[k]), np.float32)[:, None, None] for k in ('mean', 'std'))
+        self.unknown = json.loads(meta.get('unknown', 'null'))                 # the model card's threshold for "not a flower it knows" (lesson 06b), or None
 
     def preprocess(self, img) -> np.ndarray: # (3, height, width) float32, normalised
         "One photo (path, bytes or PIL image) as the network's input, prepared as fastai's test pipeline does"

@@ -28,7 +28,7 @@ from .unknown import hold_out_classes, fit_unknown, open_set_report
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'class_weights', 'ProgressiveResize', 'Mirror', 'parse_tta', 'tta_preds', 'score_heldout',
-           'data_parallel', 'Checkpoint', 'save_model', 'load_model', 'top_classes', 'predict_images',
+           'data_parallel', 'Checkpoint', 'save_model', 'load_model', 'top_classes', 'predict_probs', 'predict_images',
            'train_classifier', 'check_arch', 'trained_model', 'flowers_model']
 
 # %% ../nbs/04b_train.ipynb #2a74741c
@@ -268,6 +268,14 @@ def top_classes(probs, # probabilities: (photos, classes), or (classes,) for one
     res = [[(vocab[i], round(v, 4)) for v, i in zip(vs.tolist(), ix.tolist())] for vs, ix in zip(*top)]
     return res[0] if p.ndim == 1 else res
 
+def predict_probs(learn:Learner, # from `load_model`
+                  images:list, # image paths (or bytes, or PIL images)
+                  tta:int|str=0, # test-time augmentation, as `deepbloom-train --tta` scored it (`tta_preds`): `n` random passes or 'flip'
+                 ) -> tuple: # (probabilities, the plain pass's probabilities), each (images, classes)
+    "Class probabilities of each image; the plain pass's too, which is what lesson 06b's \"not a flower it knows\" is fitted on"
+    dl = learn.dls.test_dl([RGBImage.create(o) for o in images], num_workers=0)
+    return tta_preds(learn, dl, tta)[:2]
+
 def predict_images(learn:Learner, # from `load_model`
                    images:list, # image paths (or bytes, or PIL images)
                    topk:int=5, # how many classes to return per image
@@ -275,8 +283,7 @@ def predict_images(learn:Learner, # from `load_model`
                   ) -> list: # per image, a list of (class name, probability), most likely first
     "The `topk` most likely classes of each image"
     _check_topk(topk)                                                      # a bad topk: refused before any photo is read
-    dl = learn.dls.test_dl([RGBImage.create(o) for o in images], num_workers=0)
-    return top_classes(tta_preds(learn, dl, tta)[0], learn.dls.vocab, topk)
+    return top_classes(predict_probs(learn, images, tta)[0], learn.dls.vocab, topk)
 
 # %% ../nbs/04b_train.ipynb #055096d4
 def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-folder per class; None: `$DEEPBLOOM_DATA`, else download
@@ -421,7 +428,15 @@ def trained_model(out:str|Path='models/deepbloom.safetensors', # where the model
     card_file = Path(out).with_suffix('.json')
     card = json.loads(card_file.read_text()) if card_file.is_file() and Path(out).is_file() else {}
     if card.get('settings') != _settings(args): train_classifier(**args); card = json.loads(card_file.read_text())
+    elif 'unknown' not in card: card = _add_unknown(out, card, args)      # a model trained before lesson 06b: its threshold, fitted now
     return load_model(out), card
+
+def _add_unknown(out, card, args):
+    "Fit lesson 06b's `unknown` entry (on validation photos, when the split keeps test photos apart) for a model trained before there was one, and write it into its card"
+    items = image_items(args['data'], _split(args['data'], args['split']), seed=args['seed'])
+    card['unknown'] = fit_unknown(load_model(out), items, num_workers=args['num_workers']) if {'valid', 'test'} <= set(items.set) else None
+    Path(out).with_suffix('.json').write_text(json.dumps(card) + '\n')
+    return card
 
 def flowers_model(out:str|Path='models/flowers-official.safetensors', # where the model is, or will be, saved
                   **kwargs, # settings that differ from the recipe's defaults
