@@ -30,8 +30,10 @@ browser:
 	@chromium --version 2>/dev/null && chromedriver --version
 
 # Every notebook's tests, offline on CPU; deepbloom/ must match the notebooks; then every lesson as a learner runs it (fresh).
+# The tests' temporary files go to build/tmp, removed afterwards (the notebooks make temporary folders and leave them to the runtime).
 test: env browser
-	$(BIN)/nbdev_test --n_workers 1 --timing
+	rm -rf build/tmp && mkdir -p build/tmp
+	TMPDIR=$(abspath build/tmp) $(BIN)/nbdev_test --n_workers 1 --timing; s=$$?; rm -rf build/tmp; exit $$s
 	$(BIN)/nbdev_export
 	git diff --exit-code --stat -- deepbloom || (echo "deepbloom/ does not match the notebooks: run nbdev_export" && exit 1)
 	$(BIN)/python .ci/readme.py --check

@@ -107,9 +107,11 @@ def run_lesson(path, wheel, venv, mirror, weights, timeout):
     os.environ['JUPYTER_PATH'] = str(WORK)        # where the driver finds the kernel spec (kernels/deepbloom-fresh)
     client = NotebookClient(nb, kernel_name='deepbloom-fresh', timeout=timeout, allow_errors=False, record_timing=True)
     t0, msg = time.time(), ''
-    try: client.execute(cwd=str(here/'lesson'), env=kernel_env(venv, here/'home', mirror, weights))
+    (here/'tmp').mkdir()                          # the lesson's temporary files, removed when it is done (a runtime's /tmp goes with it)
+    try: client.execute(cwd=str(here/'lesson'), env={**kernel_env(venv, here/'home', mirror, weights), 'TMPDIR': str(here/'tmp')})
     except CellExecutionError as e: msg = str(e)
     except Exception as e: msg = f'{type(e).__name__}: {e}'
+    finally: shutil.rmtree(here/'tmp', ignore_errors=True)
     nbformat.write(nb, here/f'{name}.executed.ipynb')
     return not msg, time.time() - t0, msg
 

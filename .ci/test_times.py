@@ -9,7 +9,7 @@ the commit. Nothing is logged unless every notebook passed. The run times the le
     python .ci/test_times.py                      # every notebook
     python .ci/test_times.py 05_evaluate.ipynb    # some of them
 """
-import subprocess, sys, time
+import os, subprocess, sys, tempfile, time
 from pathlib import Path
 from deepbloom.runs import log_run, git_commit
 
@@ -24,7 +24,8 @@ def main():
     if missing := [n.name for n in nbs if not n.is_file()]: sys.exit(f'No such notebook in nbs/: {", ".join(missing)}')
     for nb in nbs:
         t0 = time.time()
-        out = subprocess.run([test, '--path', str(nb.relative_to(ROOT))], cwd=ROOT, capture_output=True, text=True)
+        with tempfile.TemporaryDirectory() as tmp:   # the notebook's temporary folders, removed after it
+            out = subprocess.run([test, '--path', str(nb.relative_to(ROOT))], cwd=ROOT, capture_output=True, text=True, env={**os.environ, 'TMPDIR': tmp})
         secs = time.time() - t0
         if out.returncode: sys.exit(f'{nb.name}: its tests failed: nothing logged.\n{out.stderr[-3000:]}')
         times[nb.name] = round(secs); print(f'{nb.name}: {secs:.0f} s', flush=True)
