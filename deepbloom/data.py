@@ -377,6 +377,7 @@ def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows
               seed:int=42, # seeds Python, NumPy and torch so shuffles and augmentation repeat
               num_workers:int|None=None, # worker processes (fastai's default: one per core)
               check:bool=True, # first check that every file opens, whole and not too big (`check_images`)
+              item_tfms:list|None=None, # more transforms on each photo, before the resize (e.g. lesson 05's `Degrade`, which trains on degraded photos)
               **kwargs, # passed to `DataBlock.dataloaders`
              ) -> DataLoaders:
     "fastai `DataLoaders` for the `train` and `valid` rows of `items`: presized, augmented per batch, normalised"
@@ -386,7 +387,7 @@ def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows
     augs = aug_transforms(size=size, min_scale=0.75, max_rotate=20, max_lighting=0.3) if augment else []
     dblock = DataBlock(blocks=(ImageBlock(RGBImage), CategoryBlock(vocab=vocab, sort=False)),
                        get_x=ColReader('fname'), get_y=ColReader('name'), splitter=ColSplitter('is_valid'),
-                       item_tfms=Resize(round(size * 1.25) if augment else size), batch_tfms=[*augs, Normalize.from_stats(*stats)])
+                       item_tfms=[*(item_tfms or []), Resize(round(size * 1.25) if augment else size)], batch_tfms=[*augs, Normalize.from_stats(*stats)])
     set_seed(seed)
     if num_workers is not None: kwargs['num_workers'] = num_workers
     return dblock.dataloaders(df.assign(is_valid=df.set.eq('valid')), bs=bs, **kwargs)

@@ -5,7 +5,7 @@
 # %% ../nbs/05_evaluate.ipynb #3d2fbae2
 from __future__ import annotations
 from pathlib import Path
-import json
+import io, json, random
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
 import torch
 from torch import Tensor
@@ -21,9 +21,9 @@ from fastai.vision.core import PILImage
 from .data import load_rgb
 
 # %% auto #0
-__all__ = ['CORRUPTIONS', 'STRENGTHS', 'CLEAN', 'learner_preds', 'summary_metrics', 'class_table', 'confusion', 'most_confused',
-           'cluster_order', 'plot_confusion', 'top_losses', 'show_predictions', 'show_pair', 'Corrupt', 'robustness',
-           'plot_robustness', 'load_results', 'plot_results']
+__all__ = ['CORRUPTIONS', 'STRENGTHS', 'CLEAN', 'DEGRADE', 'learner_preds', 'summary_metrics', 'class_table', 'confusion',
+           'most_confused', 'cluster_order', 'plot_confusion', 'top_losses', 'show_predictions', 'show_pair', 'Corrupt',
+           'robustness', 'plot_robustness', 'Degrade', 'load_results', 'plot_results']
 
 # %% ../nbs/05_evaluate.ipynb #07359a4b
 def learner_preds(learn:Learner, # a trained fastai classifier
@@ -172,15 +172,19 @@ def _noise(im, s, seed=0):
     return Image.fromarray((a.clip(0, 1) * 255).round().astype(np.uint8))
 def _rotate(im, s): return im.rotate(s, resample=Image.BILINEAR) if s else im
 def _brightness(im, s): return ImageEnhance.Brightness(im).enhance(s) if s != 1 else im
+def _jpeg(im, s):
+    if not s: return im
+    buf = io.BytesIO(); im.save(buf, 'JPEG', quality=round(s)); return Image.open(buf).convert('RGB')
+def _lowres(im, s): return im.resize((max(1, round(im.width / s)), max(1, round(im.height / s))), Image.BILINEAR).resize(im.size, Image.BILINEAR) if s > 1 else im
 
-CORRUPTIONS = dict(blur=_blur, noise=_noise, rotate=_rotate, brightness=_brightness)  # kind: function(PIL image, strength)
-STRENGTHS = dict(blur=(1, 2, 4), noise=(0.05, 0.1, 0.2), rotate=(15, 45, 90), brightness=(0.4, 0.7, 1.5, 2.0))  # kind: strengths tried
-CLEAN = dict(blur=0, noise=0, rotate=0, brightness=1)  # kind: the strength that changes nothing
+CORRUPTIONS = dict(blur=_blur, noise=_noise, rotate=_rotate, brightness=_brightness, jpeg=_jpeg, lowres=_lowres)  # kind: function(PIL image, strength)
+STRENGTHS = dict(blur=(1, 2, 4), noise=(0.05, 0.1, 0.2), rotate=(15, 45, 90), brightness=(0.4, 0.7, 1.5, 2.0), jpeg=(50, 20, 10), lowres=(2, 4, 8))  # kind: strengths tried
+CLEAN = dict(blur=0, noise=0, rotate=0, brightness=1, jpeg=0, lowres=1)  # kind: the strength that changes nothing
 
 class Corrupt(Transform):
     "Degrade each photo with `CORRUPTIONS[kind]` at `strength`; runs on `PILImage`s before the test-time resize"
     order = 0
-    def __init__(self, kind:str, # one of `CORRUPTIONS`: 'blur', 'noise', 'rotate' or 'brightness'
+    def __init__(self, kind:str, # one of `CORRUPTIONS`: 'blur', 'noise', 'rotate', 'brightness', 'jpeg' or 'lowres'
                  strength:float, # see `STRENGTHS`; `CLEAN[kind]` changes nothing
                 ):
         if kind not in CORRUPTIONS: raise ValueError(f"Unknown corruption {kind!r}: use one of {list(CORRUPTIONS)}.")
@@ -211,6 +215,25 @@ def plot_robustness(df:pd.DataFrame, # from `robustness`
         ax.set(title=k, xlabel='strength', ylim=(0, 1.02))
     axs[0].set_ylabel('accuracy')
     return axs
+
+# %% ../nbs/05_evaluate.ipynb #147e17cf
+DEGRADE = dict(blur=(0.5, 3), noise=(0.02, 0.15), jpeg=(60, 10), lowres=(1.5, 6))  # kind: the range `Degrade` draws its strength from (mild to severe)
+
+class Degrade(Transform):
+    "Training augmentation: degrade a share `p` of the photos, each with one of `kinds` at a random strength in `DEGRADE`; photos outside the training set are left alone"
+    order, split_idx = 0, 0   # before the resize; fastai applies it to the training set only
+    def __init__(self, p:float=0.5, # the share of training photos degraded
+                 kinds:str='blur,noise,jpeg,lowres', # the corruptions to draw from, comma-separated (keys of `DEGRADE`)
+                ):
+        self.kinds = [k.strip() for k in kinds.split(',') if k.strip()]
+        if not self.kinds or any(k not in DEGRADE for k in self.kinds): raise ValueError(f"Degrade's kinds must be some of {','.join(DEGRADE)}, comma-separated, not {kinds!r}.")
+        if not (isinstance(p, (int, float)) and 0 <= p <= 1): raise ValueError(f"Degrade's p is the share of training photos degraded, from 0 to 1, not {p!r}.")
+        self.p = p
+    def encodes(self, im:PILImage):
+        if random.random() >= self.p: return im
+        kind = random.choice(self.kinds); s = random.uniform(*DEGRADE[kind])
+        rgb = im.convert('RGB')
+        return type(im)(_noise(rgb, s, random.getrandbits(32)) if kind == 'noise' else CORRUPTIONS[kind](rgb, s))   # fresh noise each time
 
 # %% ../nbs/05_evaluate.ipynb #f3177593
 def load_results(files:list, # CSV or JSON-lines files of runs (`results/*.csv`, `*.jsonl`)

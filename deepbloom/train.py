@@ -24,6 +24,7 @@ from fastcore.foundation import L
 from .data import QUICK, _class_names, check_images, find_flowers, flowers_path, heldout, image_dls, image_items, RGBImage
 from .transfer import LITE0, STRATEGIES, arch_stats, make_learner, fit_transfer, monitor_items
 from .runs import log_run, log_mlflow, check_mlflow, RUNS_FILE
+from .evaluate import Degrade
 from .unknown import hold_out_classes, fit_unknown, open_set_report
 
 # %% auto #0
@@ -309,6 +310,8 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      cutmix:float=0, # CutMix's alpha (fastai's `CutMix`, lesson 08); 0: off
                      progressive:float=0.8, # train the first half of the epochs at this fraction of `size` (`ProgressiveResize`); 0: off
                      weighted:bool=False, # weight the loss by inverse class frequency (`class_weights`)
+                     degrade:float=0, # the share of training photos degraded by blur, noise, JPEG or low resolution (lesson 05's `Degrade`, measured in lesson 08); 0: off
+                     degrade_kinds:str='blur,noise,jpeg,lowres', # with `degrade`: the corruptions it draws from, comma-separated
                      unknown_classes:int=0, # Flowers102 classes (drawn with `seed`) kept out of training: their test photos measure how well it says "not a flower it knows" (lesson 06b)
                      tta:int|str=0, # test-time augmentation in the final scoring (`score_heldout`): `n` random passes, or 'flip'; 0: one plain pass
                      name:str|None=None, # a name for the run in the log, e.g. the trick it tries
@@ -324,7 +327,8 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
     check_images(items.fname)                                              # every photo, the held-out ones too: a bad file stops the run now, not after training
     items, unknown = hold_out_classes(items, unknown_classes, seed)        # (none kept out by default)
     test = heldout(items)
-    dls = image_dls(monitor_items(items, monitor), size=size, bs=bs, stats=arch_stats(arch), seed=seed, num_workers=num_workers, check=False)
+    dls = image_dls(monitor_items(items, monitor), size=size, bs=bs, stats=arch_stats(arch), seed=seed, num_workers=num_workers, check=False,
+                    item_tfms=[Degrade(degrade, degrade_kinds)] if degrade else None)
     set_seed(seed, reproducible=True)
     loss = dict(loss_func=LabelSmoothingCrossEntropyFlat(weight=class_weights(items), eps=label_smoothing) if label_smoothing else CrossEntropyLossFlat(weight=class_weights(items))) if weighted else {}
     learn = make_learner(dls, arch, pretrained, weights, label_smoothing, **loss)
@@ -346,12 +350,13 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
         h = Path(history.fname); lines = h.read_text().splitlines()
         h.write_text('\n'.join(lines[:1] + [l for l in lines[1:] if l != lines[0]]) + '\n')
     extra = ''.join(f' · {k} {v}' for k, v in dict(mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=tta, unknown_classes=unknown_classes).items() if v)
+    extra += f' · degrade {degrade:g} ({degrade_kinds})' if degrade else ''
     res = dict(**scored, name=name, n_train=len(dls.train_ds), n_classes=len(dls.vocab),
                arch=arch, strategy=_strategy_name(strategy, pretrained), size=size, epochs=epochs, lr=lr, div=div, bs=bs,
                split=split if find_flowers(data) else 'folder', seed=seed,
                device='cuda' if torch.cuda.is_available() else 'cpu', model=str(out),   # (the run log adds `device_name`)
                train_seconds=round(t1 - t0, 1), seconds=round(time.time() - t0, 1),
-               label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, unknown_classes=unknown_classes, unknown=spec,
+               label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, degrade=degrade, degrade_kinds=degrade_kinds if degrade else None, unknown_classes=unknown_classes, unknown=spec,
                recipe=f"{arch} · {_strategy_name(strategy, pretrained)} · {size}px · {epochs}ep · lr {lr:g}/{div:g} · ls {label_smoothing:g}{extra}", data=str(data),
                images_per_s=round(len(dls.train_ds) * (epochs - ckpt.start) / (t1 - tf), 1), history=str(out.with_suffix('.history.csv')), resumed_at_epoch=ckpt.start or None,
                processes=world, train_batches=n_batches, num_workers=dls.train.fake_l.num_workers, settings=settings)
@@ -367,8 +372,9 @@ def _strategy_name(strategy, pretrained): return strategy if pretrained else 'sc
 
 _SETTINGS = ('split', 'arch', 'strategy', 'epochs', 'size', 'bs', 'lr', 'div', 'seed', 'pretrained', 'monitor', 'label_smoothing', 'mixup', 'cutmix', 'progressive', 'weighted', 'tta')
 def _settings(args):
-    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`unknown_classes` when set)"
+    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade` and `unknown_classes` when set)"
     return {'data': str(Path(args['data']).expanduser().resolve()), **{k: args[k] for k in _SETTINGS}, 'split': _split(args['data'], args['split']),
+            **({'degrade': args['degrade'], 'degrade_kinds': args['degrade_kinds']} if args.get('degrade') else {}),
             **({'unknown_classes': args['unknown_classes']} if args.get('unknown_classes') else {})}
 
 # %% ../nbs/04b_train.ipynb #3e966cda
@@ -403,6 +409,7 @@ def _check_args(a):
     for k, ok, what in (('lr', lambda v: v > 0, 'above 0'), ('div', lambda v: v > 0, 'above 0'), ('label_smoothing', lambda v: 0 <= v < 1, 'from 0 to below 1'),
                         ('mixup', lambda v: v >= 0, '0 or more'), ('cutmix', lambda v: v >= 0, '0 or more'), ('progressive', lambda v: 0 <= v <= 1, 'from 0 to 1')):
         if not (isinstance(a[k], (int, float)) and ok(a[k])): raise ValueError(f"{k} must be a number {what}, not {a[k]!r}.")
+    if a['degrade']: Degrade(a['degrade'], a['degrade_kinds'])                    # its own checks: a share from 0 to 1, known kinds
     if a['strategy'] not in STRATEGIES: raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {a['strategy']!r}.")
     parse_tta(a['tta'])
     check_arch(a['arch'])

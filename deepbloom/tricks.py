@@ -7,11 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 import pandas as pd, matplotlib.pyplot as plt
 from .data import image_items, heldout
+from .evaluate import robustness
 from .runs import log_run, read_runs
 from .train import train_classifier, load_model, score_heldout
 
 # %% auto #0
-__all__ = ['TRICKS', 'TEST_TIME', 'run_tricks', 'tricks_table', 'plot_tricks']
+__all__ = ['TRICKS', 'TEST_TIME', 'ROBUST', 'CORRUPTED', 'run_tricks', 'tricks_table', 'plot_tricks', 'score_corrupted',
+           'robust_table']
 
 # %% ../nbs/08_tricks.ipynb #71c8e438
 TRICKS = dict(  # name: what it changes in `train_classifier`'s defaults (lesson 04b)
@@ -64,3 +66,33 @@ def plot_tricks(table:pd.DataFrame, # from `tricks_table`
         ax.annotate(f'{v:+.1f}  ({r:.2g}× time)', (v, y), xytext=(4 if v >= 0 else -4, 7), textcoords='offset points', ha='left' if v >= 0 else 'right', fontsize=8)
     ax.set(xlabel='gain in test accuracy over the baseline (points; bars: range over seeds)', title='What each trick adds, alone')
     return ax
+
+# %% ../nbs/08_tricks.ipynb #044513e9
+ROBUST = dict(none={}, **{k: dict(degrade=0.5, degrade_kinds=k) for k in ('blur', 'noise', 'jpeg', 'lowres')}, all=dict(degrade=0.5))   # name: `train_classifier` settings; `none` is the baseline
+CORRUPTED = dict(blur=2, noise=0.1, jpeg=10, lowres=4)   # kind: the strength each model is scored at (lesson 05's `Corrupt`)
+
+def score_corrupted(runs:pd.DataFrame, # from `run_tricks`: each run's `name`, `seed` and `model`
+                    items:pd.DataFrame, # the photos to score (e.g. lesson 05's sample of test photos)
+                    log:str|Path, # the log the scores are appended to (lesson 80), and read from
+                    corruptions:dict=CORRUPTED, # kind: strength
+                    **kwargs, # passed to `robustness` (e.g. `num_workers`)
+                   ) -> pd.DataFrame: # every score in `log`: one row per run, its accuracy clean and under each corruption
+    "Score each run's model on `items`, clean and under each corruption, and log it; runs already in `log` are not scored again"
+    log = Path(log)
+    for r in runs.to_dict('records'):
+        done = read_runs(log) if log.is_file() else pd.DataFrame()
+        if (r['name'], r['seed']) in set(zip(done.get('name', []), done.get('seed', []))): continue
+        rob = robustness(load_model(r['model']), items, {k: (s,) for k, s in corruptions.items()}, **kwargs)
+        log_run(dict(name=r['name'], seed=r['seed'], model=r['model'], n_photos=len(items), corruptions=corruptions, **dict(zip(rob.kind, rob.accuracy.round(4)))), log)
+    return read_runs(log)
+
+def robust_table(runs:pd.DataFrame, # from `run_tricks`: each run's test `accuracy`
+                 scores:pd.DataFrame, # from `score_corrupted`
+                 base:str='none', # the run every other is compared with
+                ) -> pd.DataFrame: # one row per run name: test accuracy, accuracy on the scored photos clean and corrupted (means over seeds), and each one's gain over `base`
+    "Each run's clean test accuracy and its accuracy under each corruption, averaged over seeds, with the gain over `base` in each column"
+    kinds = [k for k in scores.columns if k in ('clean', *CORRUPTED)]
+    r = runs[['name', 'seed', 'accuracy']].drop_duplicates(['name', 'seed'], keep='last').merge(scores[['name', 'seed', *kinds]].drop_duplicates(['name', 'seed'], keep='last'), on=['name', 'seed'])
+    if base not in set(r.name): raise ValueError(f"No scored {base!r} run to compare with: score it first (it is the first of ROBUST).")
+    t = r.groupby('name', sort=False).agg(seeds=('seed', 'nunique'), **{c: (c, 'mean') for c in ['accuracy', *kinds]})
+    return t.join((t[['accuracy', *kinds]] - t.loc[base, ['accuracy', *kinds]]).add_prefix('gain_'))
