@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 import pandas as pd, matplotlib.pyplot as plt
 from .data import image_items, heldout
-from .evaluate import robustness
+from fastai.metrics import accuracy
+from .evaluate import Corrupt, learner_preds
+from .unknown import known_scores
 from .runs import log_run, read_runs
 from .train import train_classifier, load_model, score_heldout
 
@@ -75,23 +77,26 @@ def score_corrupted(runs:pd.DataFrame, # from `run_tricks`: each run's `name`, `
                     items:pd.DataFrame, # the photos to score (e.g. lesson 05's sample of test photos)
                     log:str|Path, # the log the scores are appended to (lesson 80), and read from
                     corruptions:dict=CORRUPTED, # kind: strength
-                    **kwargs, # passed to `robustness` (e.g. `num_workers`)
-                   ) -> pd.DataFrame: # every score in `log`: one row per run, its accuracy clean and under each corruption
-    "Score each run's model on `items`, clean and under each corruption, and log it; runs already in `log` are not scored again"
+                    **kwargs, # passed to `learner_preds` (e.g. `num_workers`)
+                   ) -> pd.DataFrame: # every score in `log`: one row per run, with its accuracy (`clean`, `blur`, ...) and the share it flags as unknown (`flagged_clean`, ...)
+    "Score each run's model on `items`, clean and under each corruption: its accuracy, and the share of photos its card's threshold calls \"not a flower it knows\" (lesson 06b); logged, runs already in `log` not scored again"
     log = Path(log)
     for r in runs.to_dict('records'):
         done = read_runs(log) if log.is_file() else pd.DataFrame()
         if (r['name'], r['seed']) in set(zip(done.get('name', []), done.get('seed', []))): continue
-        rob = robustness(load_model(r['model']), items, {k: (s,) for k, s in corruptions.items()}, **kwargs)
-        log_run(dict(name=r['name'], seed=r['seed'], model=r['model'], n_photos=len(items), corruptions=corruptions, **dict(zip(rob.kind, rob.accuracy.round(4)))), log)
+        learn, row = load_model(r['model']), dict(name=r['name'], seed=r['seed'], model=r['model'], n_photos=len(items), corruptions=corruptions)
+        for kind, s in {'clean': None, **corruptions}.items():
+            probs, targs = learner_preds(learn, items, Corrupt(kind, s) if s is not None else None, **kwargs)
+            row.update({kind: round(accuracy(probs, targs).item(), 4), f'flagged_{kind}': round(1 - known_scores(probs, learn.card.get('unknown'))[1].float().mean().item(), 4)})
+        log_run(row, log)
     return read_runs(log)
 
 def robust_table(runs:pd.DataFrame, # from `run_tricks`: each run's test `accuracy`
                  scores:pd.DataFrame, # from `score_corrupted`
                  base:str='none', # the run every other is compared with
                 ) -> pd.DataFrame: # one row per run name: test accuracy, accuracy on the scored photos clean and corrupted (means over seeds), and each one's gain over `base`
-    "Each run's clean test accuracy and its accuracy under each corruption, averaged over seeds, with the gain over `base` in each column"
-    kinds = [k for k in scores.columns if k in ('clean', *CORRUPTED)]
+    "Each run's clean test accuracy, its accuracy under each corruption and the share it flags, averaged over seeds, with the gain over `base` in each column"
+    kinds = [k for k in scores.columns if k.removeprefix('flagged_') in ('clean', *CORRUPTED)]
     r = runs[['name', 'seed', 'accuracy']].drop_duplicates(['name', 'seed'], keep='last').merge(scores[['name', 'seed', *kinds]].drop_duplicates(['name', 'seed'], keep='last'), on=['name', 'seed'])
     if base not in set(r.name): raise ValueError(f"No scored {base!r} run to compare with: score it first (it is the first of ROBUST).")
     t = r.groupby('name', sort=False).agg(seeds=('seed', 'nunique'), **{c: (c, 'mean') for c in ['accuracy', *kinds]})
