@@ -178,7 +178,7 @@ def _jpeg(im, s):
 def _lowres(im, s): return im.resize((max(1, round(im.width / s)), max(1, round(im.height / s))), Image.BILINEAR).resize(im.size, Image.BILINEAR) if s > 1 else im
 
 CORRUPTIONS = dict(blur=_blur, noise=_noise, rotate=_rotate, brightness=_brightness, jpeg=_jpeg, lowres=_lowres)  # kind: function(PIL image, strength)
-STRENGTHS = dict(blur=(1, 2, 4), noise=(0.05, 0.1, 0.2), rotate=(15, 45, 90), brightness=(0.4, 0.7, 1.5, 2.0), jpeg=(50, 20, 10), lowres=(2, 4, 8))  # kind: strengths tried
+STRENGTHS = dict(blur=(1, 2, 4), noise=(0.05, 0.1, 0.2), rotate=(15, 45, 90), brightness=(0.4, 0.7, 1.5, 2.0))  # kind: the strengths `robustness` tries by default (lesson 08 adds jpeg and lowres)
 CLEAN = dict(blur=0, noise=0, rotate=0, brightness=1, jpeg=0, lowres=1)  # kind: the strength that changes nothing
 
 class Corrupt(Transform):

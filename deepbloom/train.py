@@ -407,9 +407,9 @@ def _check_args(a):
     for k in ('monitor', 'num_workers'):
         if a[k] is not None and not whole(k, 0): raise ValueError(f"{k} must be a whole number ({'0 or None for all' if k == 'monitor' else '0 or more'}), not {a[k]!r}.")
     for k, ok, what in (('lr', lambda v: v > 0, 'above 0'), ('div', lambda v: v > 0, 'above 0'), ('label_smoothing', lambda v: 0 <= v < 1, 'from 0 to below 1'),
-                        ('mixup', lambda v: v >= 0, '0 or more'), ('cutmix', lambda v: v >= 0, '0 or more'), ('progressive', lambda v: 0 <= v <= 1, 'from 0 to 1')):
+                        ('mixup', lambda v: v >= 0, '0 or more'), ('cutmix', lambda v: v >= 0, '0 or more'), ('progressive', lambda v: 0 <= v <= 1, 'from 0 to 1'), ('degrade', lambda v: 0 <= v <= 1, 'from 0 to 1')):
         if not (isinstance(a[k], (int, float)) and ok(a[k])): raise ValueError(f"{k} must be a number {what}, not {a[k]!r}.")
-    if a['degrade']: Degrade(a['degrade'], a['degrade_kinds'])                    # its own checks: a share from 0 to 1, known kinds
+    if a['degrade']: Degrade(a['degrade'], a['degrade_kinds'])                    # the kinds, checked by Degrade
     if a['strategy'] not in STRATEGIES: raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {a['strategy']!r}.")
     parse_tta(a['tta'])
     check_arch(a['arch'])

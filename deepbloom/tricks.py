@@ -94,10 +94,12 @@ def score_corrupted(runs:pd.DataFrame, # from `run_tricks`: each run's `name`, `
 def robust_table(runs:pd.DataFrame, # from `run_tricks`: each run's test `accuracy`
                  scores:pd.DataFrame, # from `score_corrupted`
                  base:str='none', # the run every other is compared with
-                ) -> pd.DataFrame: # one row per run name: test accuracy, accuracy on the scored photos clean and corrupted (means over seeds), and each one's gain over `base`
-    "Each run's clean test accuracy, its accuracy under each corruption and the share it flags, averaged over seeds, with the gain over `base` in each column"
+                ) -> pd.DataFrame: # one row per run name: test accuracy, accuracy on the scored photos clean and corrupted, the shares flagged (means over seeds), and the gains over `base`
+    "Each run's clean test accuracy, its accuracy under each corruption and the share it flags, averaged over seeds, with its gain over `base` in each column, seed by seed"
     kinds = [k for k in scores.columns if k.removeprefix('flagged_') in ('clean', *CORRUPTED)]
+    cols = ['accuracy', *kinds]
     r = runs[['name', 'seed', 'accuracy']].drop_duplicates(['name', 'seed'], keep='last').merge(scores[['name', 'seed', *kinds]].drop_duplicates(['name', 'seed'], keep='last'), on=['name', 'seed'])
     if base not in set(r.name): raise ValueError(f"No scored {base!r} run to compare with: score it first (it is the first of ROBUST).")
-    t = r.groupby('name', sort=False).agg(seeds=('seed', 'nunique'), **{c: (c, 'mean') for c in ['accuracy', *kinds]})
-    return t.join((t[['accuracy', *kinds]] - t.loc[base, ['accuracy', *kinds]]).add_prefix('gain_'))
+    r = r.merge(r[r.name == base][['seed', *cols]], on='seed', how='left', suffixes=('', '_base'))   # each run beside the base run of its seed
+    r = r.assign(**{f'gain_{c}': r[c] - r[f'{c}_base'] for c in cols})
+    return r.groupby('name', sort=False).agg(seeds=('seed', 'nunique'), **{c: (c, 'mean') for c in [*cols, *[f'gain_{c}' for c in cols]]})
