@@ -4,7 +4,7 @@
 
 # %% ../nbs/81_deploy.ipynb #4dce6b28
 from __future__ import annotations
-import copy, json, warnings
+import copy, json, logging, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -18,6 +18,11 @@ from .train import load_model, top_classes, _check_topk, _pipeline
 __all__ = ['export_onnx', 'OnnxClassifier', 'export']
 
 # %% ../nbs/81_deploy.ipynb #64efad69
+class _Drop(logging.Filter):
+    "A logging filter that drops records whose message contains any of `texts`"
+    def __init__(self, *texts): super().__init__(); self.texts = texts
+    def filter(self, record): return not any(t in record.getMessage() for t in self.texts)
+
 def export_onnx(learn:Learner, # a trained fastai classifier (`load_model`, `make_learner`)
                 fname:str|Path, # the .onnx file to write
                 quantize:bool=False, # store the weights as 8-bit integers (onnxruntime dynamic quantisation)
@@ -37,8 +42,10 @@ def export_onnx(learn:Learner, # a trained fastai classifier (`load_model`, `mak
     if quantize:
         from onnxruntime.quantization import quantize_dynamic, QuantType
         f32 = fname.with_name(fname.stem + '.float32.tmp.onnx'); fname.replace(f32)
+        hint = _Drop('pre-processing before quantization', 'unsupported type to quantize')   # onnxruntime's notices, logged at WARNING on every call: lesson 81 measures the result instead
+        logging.getLogger().addFilter(hint)
         try: quantize_dynamic(str(f32), str(fname), weight_type=QuantType.QInt8, per_channel=True)
-        finally: f32.unlink()
+        finally: f32.unlink(); logging.getLogger().removeFilter(hint)
     m = onnx.load(str(fname))
     del m.metadata_props[:]
     meta = dict(vocab=[str(v) for v in learn.dls.vocab], item_size=item, size=final, mean=mean, std=std, unknown=getattr(learn, 'card', {}).get('unknown'), producer='deepbloom')   # (unknown: lesson 06b's threshold)
