@@ -6,8 +6,8 @@
 from __future__ import annotations
 from pathlib import Path
 import pandas as pd, matplotlib.pyplot as plt
-from .data import image_items, heldout
 from fastai.metrics import accuracy
+from .data import image_items, heldout
 from .evaluate import Corrupt, learner_preds
 from .unknown import known_scores
 from .runs import log_run, read_runs
@@ -23,6 +23,8 @@ TRICKS = dict(  # name: what it changes in `train_classifier`'s defaults (lesson
     no_label_smoothing=dict(label_smoothing=0), cutmix=dict(cutmix=1.0), longer=dict(epochs=20))
 TEST_TIME = {'tta'}  # settings that change only the scoring: such a trick re-scores the `plain` model of the same seed
 
+def _logged(runs): return set(zip(runs.get('name', []), runs.get('seed', [])))   # the (name, seed) pairs a log holds
+
 def run_tricks(tricks:dict=TRICKS, # name: settings for `train_classifier`, as in `TRICKS`; the first is the baseline
                seeds:tuple=(42,), # one run per trick and seed
                log:str|Path='results/08_tricks.jsonl', # the run log (lesson 80) the runs are appended to, and read from
@@ -34,7 +36,7 @@ def run_tricks(tricks:dict=TRICKS, # name: settings for `train_classifier`, as i
     for seed in seeds:
         for name, kw in tricks.items():
             done = read_runs(log) if log.is_file() else pd.DataFrame()
-            if (name, seed) in set(zip(done.get('name', []), done.get('seed', []))): continue
+            if (name, seed) in _logged(done): continue
             if name != base and set(kw) <= TEST_TIME:   # nothing changes in training: score the baseline's model again
                 b = done[(done.name == base) & (done.seed == seed)].to_dict('records')[-1]   # (plain Python values, for JSON)
                 r = score_heldout(load_model(b['model']), heldout(image_items(Path(b['data']).expanduser(), b['split'], seed=seed)), seed=seed, **kw)
@@ -82,8 +84,7 @@ def score_corrupted(runs:pd.DataFrame, # from `run_tricks`: each run's `name`, `
     "Score each run's model on `items`, clean and under each corruption: its accuracy, and the share of photos its card's threshold calls \"not a flower it knows\" (lesson 06b); logged, runs already in `log` not scored again"
     log = Path(log)
     for r in runs.to_dict('records'):
-        done = read_runs(log) if log.is_file() else pd.DataFrame()
-        if (r['name'], r['seed']) in set(zip(done.get('name', []), done.get('seed', []))): continue
+        if log.is_file() and (r['name'], r['seed']) in _logged(read_runs(log)): continue
         learn, row = load_model(r['model']), dict(name=r['name'], seed=r['seed'], model=r['model'], n_photos=len(items), corruptions=corruptions)
         for kind, s in {'clean': None, **corruptions}.items():
             probs, targs = learner_preds(learn, items, Corrupt(kind, s) if s is not None else None, **kwargs)
