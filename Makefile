@@ -30,10 +30,10 @@ browser:
 	@chromium --version 2>/dev/null && chromedriver --version
 
 # Every notebook's tests, offline on CPU; deepbloom/ must match the notebooks; then every lesson as a learner runs it (fresh).
-# The tests' temporary files go to build/tmp, removed afterwards (the notebooks make temporary folders and leave them to the runtime).
+# The tests' temporary files go to a folder of their own outside the checkout, removed afterwards (the notebooks make temporary
+# folders and leave them to the runtime; lesson 80 checks that a temporary folder is not a git checkout).
 test: env browser
-	rm -rf build/tmp && mkdir -p build/tmp
-	TMPDIR=$(abspath build/tmp) $(BIN)/nbdev_test --n_workers 1 --timing; s=$$?; rm -rf build/tmp; exit $$s
+	t=$$(mktemp -d) && TMPDIR=$$t $(BIN)/nbdev_test --n_workers 1 --timing; s=$$?; rm -rf "$$t"; exit $$s
 	$(BIN)/nbdev_export
 	git diff --exit-code --stat -- deepbloom || (echo "deepbloom/ does not match the notebooks: run nbdev_export" && exit 1)
 	$(BIN)/python .ci/readme.py --check
