@@ -344,7 +344,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
         else: learn.fit_one_cycle(epochs, lr, cbs=fcbs)
     t1, n_batches = time.time(), len(learn.recorder.losses)               # (scoring resets the recorder)
     if rank_distrib(): return {}                                           # the other processes only trained
-    spec = fit_unknown(learn, items, num_workers=num_workers) if {'valid', 'test'} <= set(items.set) else None   # "not a flower it knows": on validation photos only
+    spec = _unknown_spec(learn, items, num_workers)                        # "not a flower it knows": on validation photos only
     scored = open_set_report(learn, test, unknown, items[items.set == 'train'], spec, num_workers) if unknown_classes else score_heldout(learn, test, tta, seed=seed)
     if resume:                                                             # the resumed part appended its own header: keep the first
         h = Path(history.fname); lines = h.read_text().splitlines()
@@ -367,6 +367,10 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
         try: log_mlflow(res, files=[history.fname, out.with_suffix('.json')])
         except Exception as e: warnings.warn(f"MLflow logging failed ({type(e).__name__}: {str(e)[:200]}); the model and the run log are saved.")
     return res
+
+def _unknown_spec(learn, items, num_workers):
+    "The card's `unknown` entry (`fit_unknown`, on validation photos), or None when the split keeps no test photos apart (its validation photos are its test photos)"
+    return fit_unknown(learn, items, num_workers=num_workers) if {'valid', 'test'} <= set(items.set) else None
 
 def _strategy_name(strategy, pretrained): return strategy if pretrained else 'scratch'
 
@@ -441,7 +445,7 @@ def trained_model(out:str|Path='models/deepbloom.safetensors', # where the model
 def _add_unknown(out, card, args):
     "Fit lesson 06b's `unknown` entry (on validation photos, when the split keeps test photos apart) for a model trained before there was one, and write it into its card"
     items = image_items(args['data'], _split(args['data'], args['split']), seed=args['seed'])
-    card['unknown'] = fit_unknown(load_model(out), items, num_workers=args['num_workers']) if {'valid', 'test'} <= set(items.set) else None
+    card['unknown'] = _unknown_spec(load_model(out), items, args['num_workers'])
     Path(out).with_suffix('.json').write_text(json.dumps(card) + '\n')
     return card
 
