@@ -90,7 +90,9 @@ def predict(images:list, # image files to classify
     spec = (clf.unknown if onnx else getattr(clf, 'card', {}).get('unknown')) if unknown else None
     if unknown and not spec: print(f"deepbloom-predict: {model}'s card has no threshold for photos of other things (it was trained before lesson 06b, or without validation photos): every photo gets a flower's name.", file=sys.stderr)
     with contextlib.redirect_stdout(sys.stderr):
-        probs, plain = (None, None) if not ok else (clf.probs(ok),) * 2 if onnx else predict_probs(clf, ok, tta)   # (ONNX: one plain pass)
+        if not ok: probs = plain = None
+        elif onnx: probs = plain = clf.probs(ok)                             # one plain pass
+        else: probs, plain = predict_probs(clf, ok, tta)
         for p, c in zip(photos, cams):
             if c and not isinstance(p, Exception): _save_cam(clf, p, c)
     vocab = clf.vocab if onnx else clf.dls.vocab
