@@ -72,7 +72,8 @@ def plot_tricks(table:pd.DataFrame, # from `tricks_table`
     return ax
 
 # %% ../nbs/08_tricks.ipynb #044513e9
-ROBUST = dict(none={}, **{k: dict(degrade=0.5, degrade_kinds=k) for k in ('blur', 'noise', 'jpeg', 'lowres')}, all=dict(degrade=0.5))   # name: `train_classifier` settings; `none` is the baseline
+ROBUST = dict(none={}, **{k: dict(degrade=0.5, degrade_kinds=k) for k in ('blur', 'noise', 'jpeg', 'lowres')}, all=dict(degrade=0.5),
+              **{'blur+noise 0.25': dict(degrade=0.25, degrade_kinds='blur,noise')})   # name: `train_classifier` settings; `none` is the baseline; the last, a milder mix of the two kinds the target names
 CORRUPTED = dict(blur=2, noise=0.1, jpeg=10, lowres=4)   # kind: the strength each model is scored at (lesson 05's `Corrupt`)
 
 def score_corrupted(runs:pd.DataFrame, # from `run_tricks`: each run's `name`, `seed` and `model`
