@@ -406,8 +406,8 @@ def _check_args(a):
     for k, lo in dict(epochs=1, size=32, bs=1, seed=0).items():
         if not whole(k, lo): raise ValueError(f"{k} must be a whole number of at least {lo}, not {a[k]!r}" + (' (the network shrinks its input 32 times).' if k == 'size' else '.'))
     if not whole('unknown_classes', 0): raise ValueError(f"unknown_classes must be a whole number (0 for none), not {a['unknown_classes']!r}.")
-    if a['unknown_classes'] and (a['tta'] not in (0, '0') or _split(a['data'], a['split']) != 'official'):
-        raise ValueError("unknown_classes measures the model on Flowers102's official split (validation photos fit the threshold, test photos measure it), with one plain pass: leave out split and tta.")
+    if a['unknown_classes'] and (a['tta'] not in (0, '0') or _split(a['data'], a['split']) not in ('official', 'trainval')):
+        raise ValueError("unknown_classes measures the model on Flowers102's test photos, with one plain pass: use split 'official' (validation photos fit the threshold) or 'trainval' (scores only, no threshold), and leave out tta.")
     for k in ('monitor', 'num_workers'):
         if a[k] is not None and not whole(k, 0): raise ValueError(f"{k} must be a whole number ({'0 or None for all' if k == 'monitor' else '0 or more'}), not {a[k]!r}.")
     for k, ok, what in (('lr', lambda v: v > 0, 'above 0'), ('div', lambda v: v > 0, 'above 0'), ('label_smoothing', lambda v: 0 <= v < 1, 'from 0 to below 1'),

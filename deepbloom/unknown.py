@@ -184,22 +184,21 @@ def open_set_report(learn:Learner, # a classifier trained without the unknown cl
                     known:pd.DataFrame, # test photos of the classes it knows
                     unknown:pd.DataFrame, # test photos of classes it never saw (`hold_out_classes`)
                     train:pd.DataFrame, # the photos it trained on: the bank of `knn_score`
-                    spec:dict, # from `fit_unknown`: the temperature and threshold
+                    spec:dict|None, # from `fit_unknown`: the temperature and threshold; None for a split with no validation photos ('trainval'): T = 1, no threshold
                     num_workers:int|None=None, # data-loading processes
                    ) -> dict: # accuracy on the known photos, AUROC and FPR at 95 % TPR of each score, and what the threshold keeps
     "Score a model once on known and unknown test photos: closed-set accuracy, how well each score separates the two, and what the card's threshold does"
     t0 = time.time()
     (lk, fk, yk), (lu, fu, _) = (logits_features(learn, d, num_workers) for d in (known, unknown[['fname']]))
     bank = logits_features(learn, train[['fname']], num_workers)[1]
-    t = spec['temperature']
+    t = spec['temperature'] if spec else 1
     scores = dict(msp=(msp_score(lk, t), msp_score(lu, t)), maxlogit=(maxlogit_score(lk), maxlogit_score(lu)), energy=(energy_score(lk), energy_score(lu)), knn=(knn_score(fk, bank), knn_score(fu, bank)))
     res = {f'{n}_{m}': round(f(*s), 4) for n, s in scores.items() for m, f in (('auroc', auroc), ('fpr95', fpr_at_tpr))}
     correct, (sk, su) = lk.argmax(1) == yk, scores['msp']
-    kept = sk >= spec['threshold']
-    return dict(accuracy=round(correct.float().mean().item(), 4), n_test=len(known), n_unknown=len(unknown), **res,
-                known_kept=round(kept.float().mean().item(), 4), unknown_caught=round((su < spec['threshold']).float().mean().item(), 4),
-                accuracy_kept=round(correct[kept].float().mean().item(), 4) if kept.any() else None, accuracy_rejected_wrong=round((correct & kept).float().mean().item(), 4),
-                score_seconds=round(time.time() - t0, 1))
+    kept = sk >= spec['threshold'] if spec else None
+    cut = dict(known_kept=round(kept.float().mean().item(), 4), unknown_caught=round((su < spec['threshold']).float().mean().item(), 4),
+               accuracy_kept=round(correct[kept].float().mean().item(), 4) if kept.any() else None, accuracy_rejected_wrong=round((correct & kept).float().mean().item(), 4)) if spec else {}
+    return dict(accuracy=round(correct.float().mean().item(), 4), n_test=len(known), n_unknown=len(unknown), **res, **cut, score_seconds=round(time.time() - t0, 1))
 
 # %% ../nbs/06b_unknown.ipynb #6de1fcea
 def synthetic_unknowns(n:int=8, # how many images
