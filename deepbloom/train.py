@@ -339,7 +339,8 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
     tricks = [*([MixUp(mixup)] if mixup else []), *([CutMix(cutmix)] if cutmix else []), *([ProgressiveResize(round(size * progressive))] if progressive else [])]
     fcbs, world = [*([history, ckpt] if rank_distrib() == 0 else []), *tricks, *(cbs or [])], max(num_distrib(), 1)   # one process writes the files
     tf = time.time()
-    with data_parallel(learn):
+    with data_parallel(learn), warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='Your generator is empty')   # split 'trainval': no validation photos, so no bar to draw for them
         if pretrained: fit_transfer(learn, strategy, epochs, lr, div, cbs=fcbs)
         else: learn.fit_one_cycle(epochs, lr, cbs=fcbs)
     t1, n_batches = time.time(), len(learn.recorder.losses)               # (scoring resets the recorder)
