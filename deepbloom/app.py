@@ -13,7 +13,7 @@ from fastai.learner import Learner
 from .data import ImageReadError, load_rgb
 from .gradcam import learner_cam, cam_overlay
 from .train import load_model, top_classes
-from .unknown import known_scores
+from .unknown import known_scores, unknown_note
 from .runs import command
 
 # %% auto #0
@@ -53,9 +53,9 @@ def explain(learn:Learner, # a model from `load_model`
             k:int=5, # how many classes to return
            ) -> dict: # top: [(name, probability)], target: name, overlay: (height, width, 3) bytes, known: bool, score: float
     "The `k` most likely classes of a photo, the Grad-CAM overlay for `target`, and whether it is a flower the model knows (lesson 06b: the card's threshold; always, without one)"
-    shown, cam, cls, probs = learner_cam(learn, img, target)
-    score, known = known_scores(probs, getattr(learn, 'card', {}).get('unknown'))
-    return dict(top=top_classes(probs, learn.dls.vocab, k), target=learn.dls.vocab[cls], overlay=cam_overlay(shown, cam), known=known, score=round(score, 4))
+    shown, cam, cls, logits = learner_cam(learn, img, target, raw=True)
+    score, known = known_scores(logits, getattr(learn, 'card', {}).get('unknown'))   # (the card's score may need the logits themselves: lesson 06b)
+    return dict(top=top_classes(logits.softmax(0), learn.dls.vocab, k), target=learn.dls.vocab[cls], overlay=cam_overlay(shown, cam), known=known, score=round(score, 4))
 
 # %% ../nbs/07_app.ipynb #e776ff78
 # the app's look: soft petal pinks and leaf greens
@@ -150,7 +150,7 @@ class FlowerApp:
         which = W.Dropdown(options=[n for n, _ in r['top']], value=r['target'], description='Explain', layout=W.Layout(width='260px'))
         def explain_other(ch): pic.value = _png(explain(self.learn, img, ch.new, self.k)['overlay'])
         which.observe(explain_other, 'value')
-        verdict = '' if r['known'] else f"Not one of the {len(self.learn.dls.vocab)} flowers this model knows (calibrated confidence {r['score']:.0%}, below its threshold). The closest:"
+        verdict = '' if r['known'] else f"Not one of the {len(self.learn.dls.vocab)} flowers this model knows ({unknown_note(r['score'], self.learn.card['unknown'])}). The closest:"
         return W.HBox([W.VBox([pic, which]), W.HTML(bars_html(r['top'], name, note, verdict))], layout=W.Layout(margin='6px 0'))
 
     def _on_upload(self, change): self.show([(f['name'], bytes(f['content'])) for f in change['new']])

@@ -7,12 +7,13 @@ from __future__ import annotations
 import contextlib, inspect, json, shlex, sys
 from pathlib import Path
 import pandas as pd
+import torch
 from PIL import Image
 from fastai.learner import Learner
 from .data import ImageReadError, load_rgb
 from .transfer import LITE0
 from .train import train_classifier, load_model, predict_probs, parse_tta, top_classes
-from .unknown import known_scores
+from .unknown import known_scores, unknown_note
 from .gradcam import learner_cam, cam_overlay
 from .deploy import OnnxClassifier
 from .runs import command
@@ -91,7 +92,7 @@ def predict(images:list, # image files to classify
     if unknown and not spec: print(f"deepbloom-predict: {model}'s card has no threshold for photos of other things (it was trained before lesson 06b, or without validation photos): every photo gets a flower's name.", file=sys.stderr)
     with contextlib.redirect_stdout(sys.stderr):
         if not ok: probs = plain = None
-        elif onnx: probs = plain = clf.probs(ok)                             # one plain pass
+        elif onnx: plain = torch.from_numpy(clf.logits(ok)); probs = plain.softmax(1)   # one plain pass
         else: probs, plain = predict_probs(clf, ok, tta)
         for p, c in zip(photos, cams):
             if c and not isinstance(p, Exception): _save_cam(clf, p, c)
@@ -107,7 +108,7 @@ def predict(images:list, # image files to classify
         top, score, known = next(preds)
         judged = dict(known=bool(known), score=round(float(score), 4)) if spec else {}
         if json_lines: print(json.dumps(dict(image=str(img), **judged, top=[dict(name=n, prob=p) for n, p in top], **({'cam': str(c)} if c else {}))))
-        else: print(img, *([] if known else [f'  not one of the {len(vocab)} flowers this model knows (calibrated confidence {float(score):.2f}, below its threshold {spec["threshold"]:.2f}); the closest:']),
+        else: print(img, *([] if known else [f'  not one of the {len(vocab)} flowers this model knows ({unknown_note(float(score), spec)}); the closest:']),
                     *[f'  {p:6.1%}  {n}' for n, p in top], *([f'  Grad-CAM overlay: {c}'] if c else []), sep='\n')
     if n_bad:
         print(f"deepbloom-predict: {n_bad} of {len(images)} photos could not be read (see above); the others were predicted.", file=sys.stderr); sys.exit(1)

@@ -92,16 +92,18 @@ class OnnxClassifier:
         a = _bilinear(np.asarray(im, np.float32) / 255, *self.size)                           # then the batch transform's resize
         return (a.transpose(2, 0, 1) - self.mean) / self.std
 
+    def logits(self, imgs:list, # photos: paths, bytes or PIL images
+               bs:int=32, # photos per run of the network
+              ) -> np.ndarray: # (photos, classes) raw class scores
+        "The network's raw class scores (before softmax) of each photo: what a card's maximum-logit threshold is on (lesson 06b)"
+        return np.concatenate([self.sess.run(None, {'image': np.stack([self.preprocess(o) for o in imgs[i:i + bs]])})[0] for i in range(0, len(imgs), bs)])
+
     def probs(self, imgs:list, # photos: paths, bytes or PIL images
               bs:int=32, # photos per run of the network
              ) -> np.ndarray: # (photos, classes) probabilities
-        "Class probabilities of each photo"
-        out = []
-        for i in range(0, len(imgs), bs):
-            x = np.stack([self.preprocess(o) for o in imgs[i:i + bs]])
-            z = self.sess.run(None, {'image': x})[0]
-            e = np.exp(z - z.max(1, keepdims=True)); out.append(e / e.sum(1, keepdims=True))
-        return np.concatenate(out)
+        "Class probabilities of each photo: the softmax of `logits`"
+        z = self.logits(imgs, bs); e = np.exp(z - z.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
 
     def predict(self, imgs:list, # photos: paths, bytes or PIL images
                 topk:int=5, # classes per photo

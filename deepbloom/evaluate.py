@@ -15,6 +15,7 @@ from scipy.cluster.hierarchy import linkage, leaves_list
 from scipy.spatial.distance import squareform
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 from fasttransform import Transform
+from fastcore.basics import noop
 from fastai.learner import Learner
 from fastai.metrics import accuracy, top_k_accuracy
 from fastai.vision.core import PILImage
@@ -29,14 +30,15 @@ __all__ = ['CORRUPTIONS', 'STRENGTHS', 'CLEAN', 'DEGRADE', 'learner_preds', 'sum
 def learner_preds(learn:Learner, # a trained fastai classifier
                   items:pd.DataFrame, # items table rows to score (columns `fname`, `name`)
                   corrupt:Transform|None=None, # applied to each photo before the test-time resize, e.g. `Corrupt('blur', 2)`
+                  raw:bool=False, # return the logits (raw class scores, before softmax) instead of probabilities
                   **kwargs, # passed to `test_dl`, e.g. `bs`, `num_workers`
-                 ) -> tuple: # (probabilities (photos, classes), true class indices)
-    "Class probabilities of `learn` on the photos of `items`, and their true classes"
+                 ) -> tuple: # (probabilities or logits (photos, classes), true class indices)
+    "Class probabilities (or logits) of `learn` on the photos of `items`, and their true classes"
     unknown = sorted(set(items.name) - set(learn.dls.vocab))
     if unknown: raise ValueError(f"{len(unknown)} class(es) in the items are not classes of this model, e.g. {unknown[:3]}: score it on data with the classes it was trained on.")
     if corrupt is not None: kwargs['after_item'] = [corrupt, *learn.dls.valid.after_item.fs]
     dl = learn.dls.test_dl(items.reset_index(drop=True), with_labels=True, **kwargs)
-    probs, targs = learn.get_preds(dl=dl)
+    probs, targs = learn.get_preds(dl=dl, act=noop if raw else None)
     return probs.as_subclass(Tensor), targs.as_subclass(Tensor)
 
 # %% ../nbs/05_evaluate.ipynb #8452ab94

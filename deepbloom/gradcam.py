@@ -79,7 +79,8 @@ def learner_cam(learn:Learner, # a trained fastai classifier
                 img, # a photo: path, bytes or PIL image
                 target:int|str|None=None, # class index or name; default: the predicted class
                 layer:nn.Module|None=None, # default `cam_layer(learn.model)`
-               ) -> tuple: # (photo as an array in [0, 1], map, class index, probabilities)
+                raw:bool=False, # return the logits (raw class scores) instead of probabilities
+               ) -> tuple: # (photo as an array in [0, 1], map, class index, probabilities or logits)
     "Grad-CAM of a fastai learner on one photo, through the learner's own test-time transforms"
     dl = learn.dls.test_dl([RGBImage.create(img)], num_workers=0)
     xb = dl.one_batch()[0]
@@ -88,7 +89,7 @@ def learner_cam(learn:Learner, # a trained fastai classifier
         if target not in learn.dls.vocab: raise ValueError(f"{target!r} is not one of the model's classes, e.g. {list(learn.dls.vocab[:3])}")
         target = list(learn.dls.vocab).index(target)
     cam, tgt = grad_cam(learn.model, x, target, layer)
-    with torch.no_grad(): probs = learn.model.eval()(x).softmax(1)[0]
+    with torch.no_grad(): out = learn.model.eval()(x)[0]
     norm = next(t for t in dl.after_batch if isinstance(t, Normalize))
     shown = (x * norm.std + norm.mean)[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
-    return shown, cam[0].cpu(), int(tgt[0]), probs.cpu()
+    return shown, cam[0].cpu(), int(tgt[0]), (out if raw else out.softmax(0)).cpu()

@@ -25,7 +25,7 @@ from .data import QUICK, _class_names, check_images, find_flowers, flowers_path,
 from .transfer import LITE0, STRATEGIES, arch_stats, make_learner, fit_transfer, monitor_items
 from .runs import log_run, log_mlflow, check_mlflow, RUNS_FILE
 from .evaluate import Degrade
-from .unknown import hold_out_classes, fit_unknown, open_set_report
+from .unknown import UNKNOWN_REJECT, UNKNOWN_SCORE, hold_out_classes, fit_unknown, open_set_report
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'class_weights', 'ProgressiveResize', 'Mirror', 'parse_tta', 'tta_preds', 'score_heldout',
@@ -272,10 +272,11 @@ def top_classes(probs, # probabilities: (photos, classes), or (classes,) for one
 def predict_probs(learn:Learner, # from `load_model`
                   images:list, # image paths (or bytes, or PIL images)
                   tta:int|str=0, # test-time augmentation, as `deepbloom-train --tta` scored it (`tta_preds`): `n` random passes or 'flip'
-                 ) -> tuple: # (probabilities, the plain pass's probabilities), each (images, classes)
-    "Class probabilities of each image; the plain pass's too, which is what lesson 06b's \"not a flower it knows\" is fitted on"
+                 ) -> tuple: # (probabilities, the plain pass's logits), each (images, classes)
+    "Class probabilities of each image, and the plain pass's logits (raw class scores), which lesson 06b's \"not a flower it knows\" is fitted on"
     dl = learn.dls.test_dl([RGBImage.create(o) for o in images], num_workers=0)
-    return tta_preds(learn, dl, tta)[:2]
+    logits = learn.get_preds(dl=dl, act=noop)[0].as_subclass(torch.Tensor)   # (no softmax: the maximum logit needs the raw scores)
+    return (tta_preds(learn, dl, tta)[0] if tta else logits.softmax(1)), logits
 
 def predict_images(learn:Learner, # from `load_model`
                    images:list, # image paths (or bytes, or PIL images)
@@ -440,8 +441,12 @@ def trained_model(out:str|Path='models/deepbloom.safetensors', # where the model
     card_file = Path(out).with_suffix('.json')
     card = json.loads(card_file.read_text()) if card_file.is_file() and Path(out).is_file() else {}
     if card.get('settings') != _settings(args): train_classifier(**args); card = json.loads(card_file.read_text())
-    elif 'unknown' not in card: card = _add_unknown(out, card, args)      # a model trained before lesson 06b: its threshold, fitted now
+    elif 'unknown' not in card or _stale(card['unknown']): card = _add_unknown(out, card, args)   # a model trained before lesson 06b, or before its current setting: its threshold, fitted now
     return load_model(out), card
+
+def _stale(spec):
+    "Was this card's `unknown` entry fitted with another score or share than lesson 06b's current `UNKNOWN_SCORE` and `UNKNOWN_REJECT`?"
+    return spec is not None and (spec.get('score'), spec.get('reject')) != (UNKNOWN_SCORE, UNKNOWN_REJECT)
 
 def _add_unknown(out, card, args):
     "Fit lesson 06b's `unknown` entry (on validation photos, when the split keeps test photos apart) for a model trained before there was one, and write it into its card"

@@ -88,8 +88,8 @@ def score_corrupted(runs:pd.DataFrame, # from `run_tricks`: each run's `name`, `
         if log.is_file() and (r['name'], r['seed']) in _logged(read_runs(log)): continue
         learn, row = load_model(r['model']), dict(name=r['name'], seed=r['seed'], model=r['model'], n_photos=len(items), corruptions=corruptions)
         for kind, s in {'clean': None, **corruptions}.items():
-            probs, targs = learner_preds(learn, items, Corrupt(kind, s) if s is not None else None, **kwargs)
-            row.update({kind: round(accuracy(probs, targs).item(), 4), f'flagged_{kind}': round(1 - known_scores(probs, learn.card.get('unknown'))[1].float().mean().item(), 4)})
+            logits, targs = learner_preds(learn, items, Corrupt(kind, s) if s is not None else None, raw=True, **kwargs)
+            row.update({kind: round(accuracy(logits, targs).item(), 4), f'flagged_{kind}': round(1 - known_scores(logits, learn.card.get('unknown'))[1].float().mean().item(), 4)})
         log_run(row, log)
     return read_runs(log)
 

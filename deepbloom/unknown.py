@@ -14,9 +14,10 @@ from fastai.learner import Learner
 from .data import RGBImage
 
 # %% auto #0
-__all__ = ['UNKNOWN_REJECT', 'hold_out_classes', 'logits_features', 'reliability', 'ece', 'plot_reliability', 'fit_temperature',
-           'msp_score', 'maxlogit_score', 'energy_score', 'knn_score', 'auroc', 'fpr_at_tpr', 'fit_threshold',
-           'coverage_curve', 'fit_unknown', 'known_scores', 'open_set_report', 'synthetic_unknowns']
+__all__ = ['UNKNOWN_REJECT', 'UNKNOWN_SCORE', 'CARD_SCORES', 'hold_out_classes', 'logits_features', 'reliability', 'ece',
+           'plot_reliability', 'fit_temperature', 'msp_score', 'maxlogit_score', 'energy_score', 'knn_score', 'auroc',
+           'fpr_at_tpr', 'fit_threshold', 'coverage_curve', 'card_score', 'fit_unknown', 'known_scores', 'unknown_note',
+           'open_set_report', 'synthetic_unknowns']
 
 # %% ../nbs/06b_unknown.ipynb #e7cdba39
 def hold_out_classes(items:pd.DataFrame, # an items table with a test part (Flowers102's official or trainval split)
@@ -155,36 +156,52 @@ def coverage_curve(scores:Tensor, # one score per photo (higher: more likely kno
     return pd.DataFrame(dict(coverage=(n / len(order)).numpy(), accuracy=(c / n).numpy()))
 
 # %% ../nbs/06b_unknown.ipynb #26f80469
-UNKNOWN_REJECT = 0.05  # the share of known validation photos the threshold may reject
+UNKNOWN_REJECT = 0.02        # the share of known validation photos the threshold may reject (chosen on Flowers102, at the end of this lesson)
+UNKNOWN_SCORE = 'maxlogit'   # the score in the card: 'maxlogit' or 'msp' (at the fitted temperature)
+CARD_SCORES = {'msp': 'calibrated confidence', 'maxlogit': 'top-class score'}   # the scores a card may hold, and what `deepbloom-predict` and the app call them
+
+def card_score(logits:Tensor, # (photos, classes) raw class scores
+               spec:dict, # the card's `unknown` entry (`fit_unknown`): its `score`, and the `temperature` MSP uses
+              ) -> Tensor: # one score per photo (higher: more likely known)
+    "The score the card names, of each photo"
+    if spec.get('score') not in CARD_SCORES: raise ValueError(f"The model card's unknown-photo score {spec.get('score')!r} is not one deepbloom knows ({', '.join(CARD_SCORES)}): fit it again with fit_unknown, or pass --no-unknown.")
+    return msp_score(logits, spec['temperature']) if spec['score'] == 'msp' else maxlogit_score(logits)
 
 def fit_unknown(learn:Learner, # a trained classifier
                 items:pd.DataFrame, # its items table: only the `valid` rows are used, never `test`
                 reject:float=UNKNOWN_REJECT, # the share of known validation photos the threshold may reject
+                score:str=UNKNOWN_SCORE, # the score the threshold is on: one of `CARD_SCORES`
                 num_workers:int|None=None, # data-loading processes
                ) -> dict: # the model card's `unknown` entry: score, temperature, threshold, reject, photos, and the validation ECE before and after
     "Fit the temperature and the threshold below which a photo is \"not a flower it knows\", on validation photos only"
     valid = items[items.set == 'valid']
     if not len(valid): raise ValueError("fit_unknown needs validation photos (rows with set 'valid') that the model did not train on.")
     logits, _, targs = logits_features(learn, valid, num_workers)
-    t = fit_temperature(logits, targs)
-    return dict(score='msp', temperature=t, threshold=round(fit_threshold(msp_score(logits, t), reject), 4), reject=reject, photos=len(valid),
-                ece=round(ece(logits.softmax(1), targs), 4), ece_calibrated=round(ece(torch.softmax(logits / t, 1), targs), 4))
+    spec = dict(score=score, temperature=fit_temperature(logits, targs))
+    return dict(spec, threshold=round(fit_threshold(card_score(logits, spec), reject), 4), reject=reject, photos=len(valid),
+                ece=round(ece(logits.softmax(1), targs), 4), ece_calibrated=round(ece(torch.softmax(logits / spec['temperature'], 1), targs), 4))
 
-def known_scores(probs:Tensor, # (photos, classes) probabilities, or (classes,) for one photo
+def known_scores(logits:Tensor, # (photos, classes) raw class scores (before softmax), or (classes,) for one photo
                  spec:dict|None, # the card's `unknown` entry (`fit_unknown`); None: every photo counts as known
                 ) -> tuple: # (scores, known): a score and a bool per photo (one of each for one photo)
-    "How confident the calibrated model is in each photo's top class, and whether that clears the card's threshold"
-    p = torch.as_tensor(probs).float().as_subclass(Tensor); flat = p.reshape(-1, p.shape[-1])   # (a plain tensor, not fastai's)
-    s = msp_score(flat.clamp_min(1e-12).log(), spec['temperature'] if spec else 1)
+    "Each photo's score (the one the card names; without a card, the top probability) and whether it clears the card's threshold"
+    l = torch.as_tensor(logits).float().as_subclass(Tensor); flat = l.reshape(-1, l.shape[-1])   # (a plain tensor, not fastai's)
+    s = card_score(flat, spec or dict(score='msp', temperature=1))
     known = s >= spec['threshold'] if spec else torch.ones(len(s), dtype=torch.bool)
-    return (s[0].item(), bool(known[0])) if p.ndim == 1 else (s, known)
+    return (s[0].item(), bool(known[0])) if l.ndim == 1 else (s, known)
+
+def unknown_note(score:float, # a photo's score, from `known_scores`
+                 spec:dict, # the card's `unknown` entry
+                ) -> str: # e.g. "top-class score 3.10, below its threshold 4.25"
+    "Why a photo is \"not a flower it knows\", in the words `deepbloom-predict` and the app use"
+    return f"{CARD_SCORES[spec['score']]} {score:.2f}, below its threshold {spec['threshold']:.2f}"
 
 # %% ../nbs/06b_unknown.ipynb #f6397f8b
 def open_set_report(learn:Learner, # a classifier trained without the unknown classes
                     known:pd.DataFrame, # test photos of the classes it knows
                     unknown:pd.DataFrame, # test photos of classes it never saw (`hold_out_classes`)
                     train:pd.DataFrame, # the photos it trained on: the bank of `knn_score`
-                    spec:dict|None, # from `fit_unknown`: the temperature and threshold; None for a split with no validation photos ('trainval'): T = 1, no threshold
+                    spec:dict|None, # from `fit_unknown`: the temperature, the card's score and its threshold; None for a split with no validation photos ('trainval'): T = 1, no threshold
                     num_workers:int|None=None, # data-loading processes
                    ) -> dict: # accuracy on the known photos, AUROC and FPR at 95 % TPR of each score, and what the threshold keeps
     "Score a model once on known and unknown test photos: closed-set accuracy, how well each score separates the two, and what the card's threshold does"
@@ -194,9 +211,9 @@ def open_set_report(learn:Learner, # a classifier trained without the unknown cl
     t = spec['temperature'] if spec else 1
     scores = dict(msp=(msp_score(lk, t), msp_score(lu, t)), maxlogit=(maxlogit_score(lk), maxlogit_score(lu)), energy=(energy_score(lk), energy_score(lu)), knn=(knn_score(fk, bank), knn_score(fu, bank)))
     res = {f'{n}_{m}': round(f(*s), 4) for n, s in scores.items() for m, f in (('auroc', auroc), ('fpr95', fpr_at_tpr))}
-    correct, (sk, su) = lk.argmax(1) == yk, scores['msp']
-    kept = sk >= spec['threshold'] if spec else None
-    cut = dict(known_kept=round(kept.float().mean().item(), 4), unknown_caught=round((su < spec['threshold']).float().mean().item(), 4),
+    correct = lk.argmax(1) == yk
+    kept = known_scores(lk, spec)[1] if spec else None                     # the card's score against its threshold
+    cut = dict(known_kept=round(kept.float().mean().item(), 4), unknown_caught=round(1 - known_scores(lu, spec)[1].float().mean().item(), 4),
                accuracy_kept=round(correct[kept].float().mean().item(), 4) if kept.any() else None, accuracy_rejected_wrong=round((correct & kept).float().mean().item(), 4)) if spec else {}
     return dict(accuracy=round(correct.float().mean().item(), 4), n_test=len(known), n_unknown=len(unknown), **res, **cut, score_seconds=round(time.time() - t0, 1))
 
