@@ -25,7 +25,7 @@ from .data import QUICK, _class_names, check_images, find_flowers, flowers_path,
 from .transfer import LITE0, STRATEGIES, arch_stats, make_learner, fit_transfer, monitor_items
 from .runs import log_run, log_mlflow, check_mlflow, RUNS_FILE
 from .evaluate import Degrade
-from .unknown import UNKNOWN_REJECT, UNKNOWN_SCORE, hold_out_classes, fit_unknown, open_set_report
+from .unknown import UNKNOWN_REJECT, UNKNOWN_SCORE, hold_out_classes, keep_valid, fit_unknown, open_set_report
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'class_weights', 'ProgressiveResize', 'Mirror', 'parse_tta', 'tta_preds', 'score_heldout',
@@ -314,6 +314,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      degrade:float=0, # the share of training photos degraded by blur, noise, JPEG or low resolution (lesson 05's `Degrade`, measured in lesson 08); 0: off
                      degrade_kinds:str='blur,noise,jpeg,lowres', # with `degrade`: the corruptions it draws from, comma-separated
                      unknown_classes:int=0, # Flowers102 classes (drawn with `seed`) kept out of training: their test photos measure how well it says "not a flower it knows" (lesson 06b)
+                     valid_per_class:int=0, # split 'trainval' only: training photos of each class (drawn with `seed`) kept back to fit the card's "not a flower it knows" threshold on (lesson 06b); 0: none, and no threshold
                      tta:int|str=0, # test-time augmentation in the final scoring (`score_heldout`): `n` random passes, or 'flip'; 0: one plain pass
                      name:str|None=None, # a name for the run in the log, e.g. the trick it tries
                      mlflow:bool=False, # also log the run to MLflow (`log_mlflow`; `pip install deepbloom[mlflow]`)
@@ -324,7 +325,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
     args.update(tta=parse_tta(tta), monitor=monitor or None); tta, monitor = args['tta'], args['monitor']   # '2' or 'flip' as a command line gives them; 0: all
     data = flowers_path() if data is None else data
     settings = _settings({**args, 'data': data})                           # what makes this model what it is (its card keeps them)
-    items = image_items(data, split, seed=seed)
+    items = keep_valid(image_items(data, split, seed=seed), valid_per_class, seed)   # (none kept back by default)
     check_images(items.fname)                                              # every photo, the held-out ones too: a bad file stops the run now, not after training
     items, unknown = hold_out_classes(items, unknown_classes, seed)        # (none kept out by default)
     test = heldout(items)
@@ -351,14 +352,14 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
     if resume:                                                             # the resumed part appended its own header: keep the first
         h = Path(history.fname); lines = h.read_text().splitlines()
         h.write_text('\n'.join(lines[:1] + [l for l in lines[1:] if l != lines[0]]) + '\n')
-    extra = ''.join(f' · {k} {v}' for k, v in dict(mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=tta, unknown_classes=unknown_classes).items() if v)
+    extra = ''.join(f' · {k} {v}' for k, v in dict(mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=tta, unknown_classes=unknown_classes, valid_per_class=valid_per_class).items() if v)
     extra += f' · degrade {degrade:g} ({degrade_kinds})' if degrade else ''
     res = dict(**scored, name=name, n_train=len(dls.train_ds), n_classes=len(dls.vocab),
                arch=arch, strategy=_strategy_name(strategy, pretrained), size=size, epochs=epochs, lr=lr, div=div, bs=bs,
                split=split if find_flowers(data) else 'folder', seed=seed,
                device='cuda' if torch.cuda.is_available() else 'cpu', model=str(out),   # (the run log adds `device_name`)
                train_seconds=round(t1 - t0, 1), seconds=round(time.time() - t0, 1),
-               label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, degrade=degrade, degrade_kinds=degrade_kinds if degrade else None, unknown_classes=unknown_classes, unknown=spec,
+               label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, degrade=degrade, degrade_kinds=degrade_kinds if degrade else None, unknown_classes=unknown_classes, valid_per_class=valid_per_class, unknown=spec,
                recipe=f"{arch} · {_strategy_name(strategy, pretrained)} · {size}px · {epochs}ep · lr {lr:g}/{div:g} · ls {label_smoothing:g}{extra}", data=str(data),
                images_per_s=round(len(dls.train_ds) * (epochs - ckpt.start) / (t1 - tf), 1), history=str(out.with_suffix('.history.csv')), resumed_at_epoch=ckpt.start or None,
                processes=world, train_batches=n_batches, num_workers=dls.train.fake_l.num_workers, settings=settings)
@@ -378,10 +379,10 @@ def _strategy_name(strategy, pretrained): return strategy if pretrained else 'sc
 
 _SETTINGS = ('split', 'arch', 'strategy', 'epochs', 'size', 'bs', 'lr', 'div', 'seed', 'pretrained', 'monitor', 'label_smoothing', 'mixup', 'cutmix', 'progressive', 'weighted', 'tta')
 def _settings(args):
-    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade` and `unknown_classes` when set)"
+    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade`, `unknown_classes` and `valid_per_class` when set)"
     return {'data': str(Path(args['data']).expanduser().resolve()), **{k: args[k] for k in _SETTINGS}, 'split': _split(args['data'], args['split']),
             **({'degrade': args['degrade'], 'degrade_kinds': args['degrade_kinds']} if args.get('degrade') else {}),
-            **({'unknown_classes': args['unknown_classes']} if args.get('unknown_classes') else {})}
+            **({k: args[k] for k in ('unknown_classes', 'valid_per_class') if args.get(k)})}
 
 # %% ../nbs/04b_train.ipynb #3e966cda
 _TORCHVISION = ('resnet', 'vgg', 'densenet', 'squeezenet', 'alexnet')   # names `make_learner` takes from torchvision; the rest from timm
@@ -407,9 +408,12 @@ def _check_args(a):
     whole = lambda k, lo=1: isinstance(a[k], int) and not isinstance(a[k], bool) and a[k] >= lo
     for k, lo in dict(epochs=1, size=32, bs=1, seed=0).items():
         if not whole(k, lo): raise ValueError(f"{k} must be a whole number of at least {lo}, not {a[k]!r}" + (' (the network shrinks its input 32 times).' if k == 'size' else '.'))
-    if not whole('unknown_classes', 0): raise ValueError(f"unknown_classes must be a whole number (0 for none), not {a['unknown_classes']!r}.")
+    for k in ('unknown_classes', 'valid_per_class'):
+        if not whole(k, 0): raise ValueError(f"{k} must be a whole number (0 for none), not {a[k]!r}.")
+    if a['valid_per_class'] and _split(a['data'], a['split']) != 'trainval':
+        raise ValueError("valid_per_class keeps training photos back on split 'trainval', which has no validation photos; the official split has 10 per class already, and 'random' (or a folder) keeps a fifth. Leave it out, or use split 'trainval'.")
     if a['unknown_classes'] and (a['tta'] not in (0, '0') or _split(a['data'], a['split']) not in ('official', 'trainval')):
-        raise ValueError("unknown_classes measures the model on Flowers102's test photos, with one plain pass: use split 'official' (validation photos fit the threshold) or 'trainval' (scores only, no threshold), and leave out tta.")
+        raise ValueError("unknown_classes measures the model on Flowers102's test photos, with one plain pass: use split 'official' (validation photos fit the threshold) or 'trainval' (scores only; with valid_per_class, a threshold too), and leave out tta.")
     for k in ('monitor', 'num_workers'):
         if a[k] is not None and not whole(k, 0): raise ValueError(f"{k} must be a whole number ({'0 or None for all' if k == 'monitor' else '0 or more'}), not {a[k]!r}.")
     for k, ok, what in (('lr', lambda v: v > 0, 'above 0'), ('div', lambda v: v > 0, 'above 0'), ('label_smoothing', lambda v: 0 <= v < 1, 'from 0 to below 1'),
@@ -450,7 +454,7 @@ def _stale(spec):
 
 def _add_unknown(out, card, args):
     "Fit lesson 06b's `unknown` entry (on validation photos, when the split keeps test photos apart) for a model trained before there was one, and write it into its card"
-    items = image_items(args['data'], _split(args['data'], args['split']), seed=args['seed'])
+    items = keep_valid(image_items(args['data'], _split(args['data'], args['split']), seed=args['seed']), args['valid_per_class'], args['seed'])
     card['unknown'] = _unknown_spec(load_model(out), items, args['num_workers'])
     Path(out).with_suffix('.json').write_text(json.dumps(card) + '\n')
     return card

@@ -17,7 +17,7 @@ from .data import RGBImage
 __all__ = ['UNKNOWN_REJECT', 'UNKNOWN_SCORE', 'CARD_SCORES', 'hold_out_classes', 'logits_features', 'reliability', 'ece',
            'plot_reliability', 'fit_temperature', 'msp_score', 'maxlogit_score', 'energy_score', 'knn_score', 'auroc',
            'fpr_at_tpr', 'fit_threshold', 'coverage_curve', 'card_score', 'fit_unknown', 'known_scores', 'unknown_note',
-           'open_set_report', 'synthetic_unknowns']
+           'open_set_report', 'keep_valid', 'synthetic_unknowns']
 
 # %% ../nbs/06b_unknown.ipynb #e7cdba39
 def hold_out_classes(items:pd.DataFrame, # an items table with a test part (Flowers102's official or trainval split)
@@ -216,6 +216,20 @@ def open_set_report(learn:Learner, # a classifier trained without the unknown cl
     cut = dict(known_kept=round(kept.float().mean().item(), 4), unknown_caught=round(1 - known_scores(lu, spec)[1].float().mean().item(), 4),
                accuracy_kept=round(correct[kept].float().mean().item(), 4) if kept.any() else None, accuracy_rejected_wrong=round((correct & kept).float().mean().item(), 4)) if spec else {}
     return dict(accuracy=round(correct.float().mean().item(), 4), n_test=len(known), n_unknown=len(unknown), **res, **cut, score_seconds=round(time.time() - t0, 1))
+
+# %% ../nbs/06b_unknown.ipynb #eca58f68
+def keep_valid(items:pd.DataFrame, # an items table with training photos (e.g. Flowers102's trainval split)
+               n:int, # training photos of each class to keep back
+               seed:int=42, # which photos: drawn with this seed
+              ) -> pd.DataFrame: # `items`, with `n` photos of each class moved from its `train` part to its `valid` part
+    "Keep `n` training photos of each class, drawn with `seed`, back for validation: photos to fit the card's temperature and threshold on when a split keeps none apart (`trainval`)"
+    if not n: return items
+    train = items[items.set == 'train']
+    counts = train.groupby('name').size()
+    if counts.min() <= n: raise ValueError(f"valid_per_class must leave each class at least one training photo: {counts.idxmin()} has {counts.min()}. Keep back fewer than {counts.min()} per class.")
+    items = items.copy()
+    items.loc[train.groupby('label', group_keys=False).sample(n, random_state=seed).index, 'set'] = 'valid'
+    return items
 
 # %% ../nbs/06b_unknown.ipynb #6de1fcea
 def synthetic_unknowns(n:int=8, # how many images
