@@ -217,7 +217,7 @@ def open_set_report(learn:Learner, # a classifier trained without the unknown cl
                accuracy_kept=round(correct[kept].float().mean().item(), 4) if kept.any() else None, accuracy_rejected_wrong=round((correct & kept).float().mean().item(), 4)) if spec else {}
     return dict(accuracy=round(correct.float().mean().item(), 4), n_test=len(known), n_unknown=len(unknown), **res, **cut, score_seconds=round(time.time() - t0, 1))
 
-# %% ../nbs/06b_unknown.ipynb #eca58f68
+# %% ../nbs/06b_unknown.ipynb #c24f1031
 def keep_valid(items:pd.DataFrame, # an items table with training photos (e.g. Flowers102's trainval split)
                n:int, # training photos of each class to keep back
                seed:int=42, # which photos: drawn with this seed
