@@ -89,7 +89,7 @@ def predict(images:list, # image files to classify
     photos = _read_photos(images)
     ok = [p for p in photos if not isinstance(p, Exception)]
     spec = (clf.unknown if onnx else getattr(clf, 'card', {}).get('unknown')) if unknown else None
-    if unknown and not spec: print(f"deepbloom-predict: {model}'s card has no threshold for photos of other things (it was trained before lesson 06b, or without validation photos: on split trainval, --valid_per_class 2 keeps some back): every photo gets a flower's name.", file=sys.stderr)
+    if unknown and not spec: print(f"deepbloom-predict: {model}'s card has no threshold for photos of other things (it was trained before lesson 06b, or without validation photos: on split trainval, --valid_per_class 5 keeps some back, lesson 06b): every photo gets a flower's name.", file=sys.stderr)
     with contextlib.redirect_stdout(sys.stderr):
         if not ok: probs = plain = None
         elif onnx: plain = torch.from_numpy(clf.logits(ok)); probs = plain.softmax(1)   # one plain pass
