@@ -16,6 +16,8 @@
    `QUICK`: the Flowers102 sections train for an epoch or two on small images) and DEEPBLOOM_FLOWERS_MIRROR set.
    Lesson 04's other backbones find random weights for resnet18 in DEEPBLOOM_WEIGHTS, as an offline learner's would be;
    nothing is downloaded from the internet.
+5. Runs each section of `SECTIONS` alone too, as a learner does who switches to a GPU runtime and runs the install cell,
+   then the section from its heading: its cells only (on this CPU, in QUICK mode).
 Executed notebooks are kept in $TMPDIR/deepbloom-fresh/<lesson>/ to look at; the exit status is 1 if any lesson failed.
 """
 import argparse, json, os, re, shutil, subprocess, sys, tempfile, threading, time
@@ -34,6 +36,8 @@ COLAB = ['torch==2.14.1', 'torchvision==0.29.1', 'numpy', 'pandas', 'scipy', 'sc
 GITHUB = 'git+https://github.com/deepbloom/deepbloom'  # what the install cells install from
 DROP = ('DEEPBLOOM_', 'VIRTUAL_ENV', 'PYTHON', 'JUPYTER', 'IPYTHON', 'MPL', 'HF_', 'HUGGINGFACE', 'TORCH_HOME', 'XDG_CACHE_HOME',
         'XDG_DATA_HOME', 'XDG_CONFIG_HOME', 'FASTAI', 'MLFLOW', 'CUDA_VISIBLE')  # nothing of this machine's set-up reaches a lesson
+
+SECTIONS = {'04_transfer': '## On a GPU'}  # sections a learner runs alone, from their heading: lesson -> the heading's start
 
 def run(*args, **kw): subprocess.run([str(a) for a in args], check=True, **kw)
 
@@ -93,14 +97,23 @@ def install_cell(nb, wheel, name):
             c.source = c.source.replace(GITHUB, wheel.as_uri()); return i
     sys.exit(f"fresh_runtime: {name} has no install cell (%pip install ...)")
 
-def run_lesson(path, wheel, venv, mirror, weights, timeout):
-    "Run one lesson alone in the fresh environment: (passed, seconds, message)"
-    name, here = path.stem, RUN/path.stem
+def section_alone(nb, install, heading, name):
+    "Keep only the install cell (index `install`) and the cells from the markdown cell starting with `heading` to the next `## `"
+    start = next((i for i, c in enumerate(nb.cells) if c.cell_type == 'markdown' and c.source.startswith(heading)), None)
+    if start is None: sys.exit(f"fresh_runtime: {name} has no section {heading!r}")
+    end = next((i for i in range(start + 1, len(nb.cells)) if nb.cells[i].cell_type == 'markdown' and nb.cells[i].source.startswith('## ')), len(nb.cells))
+    nb.cells = [nb.cells[install], *nb.cells[start:end]]
+
+def run_lesson(path, wheel, venv, mirror, weights, timeout, heading=None):
+    "Run one lesson alone in the fresh environment, or only its section from `heading` on: (passed, seconds, message)"
+    name = path.stem + ('-section' if heading else '')
+    here = RUN/name
     shutil.rmtree(here, ignore_errors=True)
     (here/'home').mkdir(parents=True); (here/'lesson').mkdir()
     shutil.copy(path, here/'lesson'/path.name)
     nb = nbformat.read(here/'lesson'/path.name, as_version=4)
-    install_cell(nb, wheel, name)
+    install = install_cell(nb, wheel, name)
+    if heading: section_alone(nb, install, heading, name)
     kernels = WORK/'kernels'/'deepbloom-fresh'; kernels.mkdir(parents=True, exist_ok=True)
     (kernels/'kernel.json').write_text(json.dumps(dict(argv=[str(venv/'bin'/'python'), '-m', 'ipykernel_launcher', '-f', '{connection_file}'],
                                                        display_name='fresh runtime', language='python')))
@@ -128,14 +141,16 @@ def main():
     weights = offline_weights()
     print(f"fresh runtime: {wheel.name}, Colab's packages in {venv.relative_to(ROOT)} ({time.time() - t0:.0f} s); Flowers102 mirror on 127.0.0.1", flush=True)
     results, t1 = [], time.time()
-    for path in todo:
-        ok, secs, msg = run_lesson(path, wheel, venv, mirror, weights, a.timeout)
-        results.append((path.stem, ok, secs))
-        print(f"  {'pass' if ok else 'FAIL'}  {path.stem:16} {secs:6.0f} s", flush=True)
+    runs = [(path, None) for path in todo] + [(path, SECTIONS[path.stem]) for path in todo if path.stem in SECTIONS]
+    for path, heading in runs:
+        ok, secs, msg = run_lesson(path, wheel, venv, mirror, weights, a.timeout, heading)
+        label = f'{path.stem}, the section {heading.lstrip("# ")!r} alone' if heading else path.stem
+        results.append((label, ok, secs))
+        print(f"  {'pass' if ok else 'FAIL'}  {label:16} {secs:6.0f} s", flush=True)
         if not ok: print(re.sub(r'\x1b\[[0-9;]*m', '', msg)[-6000:], flush=True)
     server.shutdown(); server.server_close()
     failed = [n for n, ok, _ in results if not ok]
-    print(f"fresh runtime: {len(results) - len(failed)} of {len(results)} lessons passed in {time.time() - t1:.0f} s "
+    print(f"fresh runtime: {len(results) - len(failed)} of {len(results)} runs (lessons, and sections alone) passed in {time.time() - t1:.0f} s "
           f"({time.time() - t0:.0f} s with the set-up)" + (f"; failed: {', '.join(failed)}" if failed else ''), flush=True)
     sys.exit(1 if failed else 0)
 
