@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""The docs pages as a reader sees them, without Quarto (it cannot be installed on the course's machines; the GitHub
+workflow builds the real site).
+
+    python .ci/docs.py            # process, render and check every page (the README's test command runs this)
+    python .ci/docs.py --keep     # the same, and leave the pages in _proc/_check/ to look at
+
+1. nbdev's own processing, the step its docs workflow runs before Quarto (`nbdev_proc_nbs`, less its attempt to install
+   Quarto): every notebook into `_proc/`, executing the cells nbdev executes for the docs (imports, exports, `show_doc`).
+   A flagged cell (`slow`, `gpu`, `download`, `flowers`) that mixes imports with other code fails first: nbdev would
+   execute all of it while building the docs.
+2. Each processed page rendered to HTML with Jupyter's nbconvert, honouring the cell options nbdev leaves for Quarto as
+   Quarto does: `echo: false` hides the code, `output: false` the outputs, `include: false` both; option lines are not
+   shown; the front matter becomes the title; pandoc's `{...}` attributes after a link are dropped. A sidebar from
+   `nbs/sidebar.yml` heads every page, linking each page by the file Quarto would write (`output-file`).
+3. Each page opened in headless Chromium (Debian's chromium and chromium-driver, as lesson 98 uses): no `#|` directive and
+   no front-matter marker in the text a reader sees, every image loaded, every local link to a page or file that exists,
+   and every exported symbol's `show_doc` block (its heading) on the page of the notebook that exports it.
+The checker is first run on a page made to fail (a directive showing, a missing image, a broken link, a missing
+`show_doc`), and must report exactly those.
+"""
+import argparse, ast, base64, html, json, re, shutil, sys, tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NBS, PROC = ROOT/'nbs', ROOT/'_proc'
+OUT = PROC/'_check'
+
+def src(c): return ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+
+FLAGS = re.compile(r'^#\|\s*(slow|gpu|download|flowers)\s*$', re.M)   # settings.ini's tst_flags: cells the tests skip as too long or needing more
+
+def mixed_cells(nb_path):
+    "Flagged code cells (minutes of training, a GPU, a download) that import and do more: nbdev would execute them for the docs"
+    res = []
+    for i, c in enumerate(json.loads(Path(nb_path).read_text())['cells']):
+        s = src(c)
+        if c['cell_type'] != 'code' or not FLAGS.search(s) or re.search(r'^#\|\s*eval:\s*false', s, re.M): continue
+        try: tree = ast.parse('\n'.join(l for l in s.split('\n') if not l.lstrip().startswith(('%', '!'))))
+        except SyntaxError: continue
+        kinds = {type(n) for n in tree.body}
+        if kinds & {ast.Import, ast.ImportFrom} and kinds - {ast.Import, ast.ImportFrom}: res.append(f'{Path(nb_path).name} cell {i}: {s.strip().splitlines()[-1][:80]}')
+    return res
+
+def process():
+    "nbdev_proc_nbs without the Quarto install: every notebook into _proc/ (raises on the first cell that fails)"
+    from nbdev.serve import proc_nbs
+    import nbdev.doclinks
+    nbdev.doclinks._build_modidx()
+    proc_nbs(n_workers=1, force=True)
+
+OPTION = re.compile(r'^#\|\s*([\w-]+):\s*(.*)$')
+
+def front_matter(cells):
+    "The raw front-matter cell's fields (nbdev writes title, description and output-file into it)"
+    import yaml
+    for c in cells:
+        if c['cell_type'] == 'raw' and src(c).lstrip().startswith('---'): return c, yaml.safe_load(src(c).strip().strip('-')) or {}
+    return None, {}
+
+def page_name(nb_path):
+    "The HTML file Quarto writes for a processed notebook"
+    _, fm = front_matter(json.loads(Path(nb_path).read_text())['cells'])
+    return fm.get('output-file') or Path(nb_path).with_suffix('.html').name
+
+def quarto_like(nb):
+    "The notebook as Quarto would show it: options honoured and hidden, the front matter as title, pandoc attributes dropped"
+    import nbformat
+    raw, fm = front_matter(nb['cells'])
+    cells = []
+    for c in nb['cells']:
+        if c is raw: continue
+        s = src(c)
+        if c['cell_type'] == 'code':
+            opts = {m.group(1): m.group(2).strip().lower() for l in s.split('\n') if (m := OPTION.match(l))}
+            if opts.get('include') == 'false': continue
+            c = {**c, 'source': '\n'.join(l for l in s.split('\n') if not l.startswith('#|')).strip('\n')}
+            tags = {'remove_input'} if opts.get('echo') == 'false' or not c['source'] else set()
+            if opts.get('output') == 'false': tags.add('remove_output')
+            c['metadata'] = {**c.get('metadata', {}), 'tags': sorted(tags)}
+            for o in c.get('outputs', []):
+                if 'text/markdown' in o.get('data', {}): o['data'] = {'text/markdown': re.sub(r'(\]\([^)]*\))\{[^}]*\}', r'\1', src({'source': o['data']['text/markdown']}))}
+        cells.append(c)
+    head = f"# {fm.get('title', '')}\n\n" + (f"> {fm['description']}\n" if fm.get('description') else '')
+    cells.insert(0, {'cell_type': 'markdown', 'metadata': {}, 'source': head})
+    return nbformat.from_dict({**nb, 'cells': cells})
+
+def sidebar_html(pages):
+    "The sidebar of nbs/sidebar.yml, each entry linked to the page Quarto would write for it"
+    names = re.findall(r'^\s*-\s*(\S+\.ipynb)\s*$', (NBS/'sidebar.yml').read_text(), re.M)
+    return '<nav class="sidebar">' + ' · '.join(f'<a href="{pages.get(n, n)}">{html.escape(n)}</a>' for n in names) + '</nav>'
+
+def render(proc_nbs, out):
+    "Every processed notebook as an HTML page in `out`: {notebook name: page file name}"
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+    out.mkdir(parents=True, exist_ok=True)
+    for d in ('images',):
+        if (PROC/d).is_dir(): shutil.copytree(PROC/d, out/d, dirs_exist_ok=True)
+    pages = {p.name: page_name(p) for p in proc_nbs}
+    ex = HTMLExporter(template_name='lab')
+    ex.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}, remove_all_outputs_tags={'remove_output'}), enabled=True)
+    side = sidebar_html(pages)
+    for p in proc_nbs:
+        body, _ = ex.from_notebook_node(quarto_like(json.loads(p.read_text())))
+        body = re.sub(r'href="([^"#:]+)\.ipynb(#[^"]*)?"', lambda m: f'href="{pages.get(Path(m.group(1)).name + ".ipynb", m.group(1) + ".ipynb")}{m.group(2) or ""}"', body)   # Quarto links a notebook by its page
+        (out/pages[p.name]).write_text(re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + side, body, count=1))
+    return pages
+
+CHECK = """
+const text = document.body.innerText;
+const directives = text.split('\\n').filter(l => /^\\s*#\\|/.test(l) || /^(output-file|skip_showdoc|skip_exec):/.test(l.trim()) || l.trim() === '---').map(l => l.trim()).slice(0, 5);
+const images = Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src').slice(0, 80));
+const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href')).filter(h => !/^(https?:|mailto:|#|data:)/.test(h));
+const headings = Array.from(document.querySelectorAll('h2, h3, h4')).map(h => h.innerText.replace(/¶$/, '').trim());
+return {directives, images, links, headings};
+"""
+
+def browser():
+    "Headless Chromium through Selenium, as lesson 98 drives it"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    o = webdriver.ChromeOptions()
+    for f in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--allow-file-access-from-files'): o.add_argument(f)
+    o.binary_location = shutil.which('chromium') or shutil.which('chromium-browser') or ''
+    return webdriver.Chrome(service=Service(shutil.which('chromedriver')), options=o)
+
+def page_problems(d, page, exported=()):
+    "What a reader would see wrong on one rendered page"
+    d.get(page.as_uri())
+    r = d.execute_script(CHECK)
+    res = [f'shows a directive or front-matter line: {l!r}' for l in r['directives']]
+    res += [f'image does not load: {s}' for s in r['images']]
+    res += [f'link to nothing: {h}' for h in r['links'] if not (page.parent/h.split('#')[0]).exists()]
+    res += [f'no show_doc block for {n}' for n in exported if n not in r['headings']]
+    return res
+
+def exported_names(proc_nb):
+    "The names a processed notebook's module exports (from its `default_exp` and the package's __all__), else none"
+    import importlib
+    m = re.search(r'#\|\s*default_exp\s+(\S+)', (NBS/proc_nb.name).read_text())
+    if not m: return []
+    mod = importlib.import_module(f'deepbloom.{m.group(1)}')
+    return [n for n in mod.__all__ if callable(getattr(mod, n))]   # constants are shown by a comment and an example, not show_doc
+
+def self_test(d):
+    "The checker must fail on a page made to fail"
+    t = Path(tempfile.mkdtemp())
+    (t/'ok.html').write_text('<html><body><h3>there</h3></body></html>')
+    (t/'bad.html').write_text('<html><body><pre>#| export\nx = 1</pre><img src="images/none.png"><a href="ok.html">fine</a>'
+                              '<a href="gone.html">gone</a><h3>there</h3></body></html>')
+    got = page_problems(d, t/'bad.html', ['there', 'missing'])
+    want = ["shows a directive or front-matter line: '#| export'", 'image does not load: images/none.png', 'link to nothing: gone.html', 'no show_doc block for missing']
+    assert got == want, f'the page checker is broken: {got}'
+    shutil.rmtree(t)
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--keep', action='store_true', help='leave the rendered pages in _proc/_check/')
+    a = p.parse_args()
+    nbs = sorted(NBS.glob('*.ipynb'))
+    if mixed := [m for nb in nbs for m in mixed_cells(nb)]:
+        sys.exit('docs: cells that import and do more (nbdev executes them to build the docs; put imports in a cell of their own):\n  ' + '\n  '.join(mixed))
+    process()
+    proc = sorted(PROC.glob('*.ipynb'))
+    if missing := [nb.name for nb in nbs if not (PROC/nb.name).is_file()]: sys.exit(f'docs: nbdev did not process {missing}')
+    shutil.rmtree(OUT, ignore_errors=True)
+    pages = render(proc, OUT)
+    d = browser()
+    try:
+        self_test(d)
+        problems = {nb: ps for nb, page in pages.items() if (ps := page_problems(d, OUT/page, exported_names(PROC/nb)))}
+    finally: d.quit()
+    if not a.keep: shutil.rmtree(OUT, ignore_errors=True)
+    if problems: sys.exit('docs: what a reader would see wrong:\n' + '\n'.join(f'  {nb}: {"; ".join(ps)}' for nb, ps in problems.items()))
+    print(f'docs: {len(pages)} pages processed by nbdev, rendered and opened in Chromium: no directive showing, every image and local link resolves, every exported symbol documented on its page')
+
+if __name__ == '__main__': main()
