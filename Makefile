@@ -29,7 +29,8 @@ browser:
 	  $$sudo apt-get install -y -q $$pkgs >/dev/null 2>&1 || { $$sudo apt-get update -q >/dev/null && $$sudo apt-get install -y -q $$pkgs >/dev/null; }; }
 	@chromium --version 2>/dev/null && chromedriver --version
 
-# Every notebook's tests, offline on CPU; deepbloom/ must match the notebooks; then every lesson as a learner runs it (fresh).
+# Every notebook's tests, offline on CPU; deepbloom/ must match the notebooks; the docs pages as a reader sees them (.ci/docs.py);
+# then every lesson as a learner runs it (fresh).
 # The tests' temporary files go to a folder of their own outside the checkout, removed afterwards (the notebooks make temporary
 # folders and leave them to the runtime; lesson 80 checks that a temporary folder is not a git checkout).
 test: env browser
@@ -37,6 +38,7 @@ test: env browser
 	$(BIN)/nbdev_export
 	git diff --exit-code --stat -- deepbloom || (echo "deepbloom/ does not match the notebooks: run nbdev_export" && exit 1)
 	$(BIN)/python .ci/readme.py --check
+	$(BIN)/python .ci/docs.py
 	@echo "notebooks: $$(ls nbs/[0-9]*.ipynb nbs/index.ipynb | wc -l) passed, 0 failed"
 	$(MAKE) fresh
 

@@ -7,17 +7,19 @@ workflow builds the real site).
 
 1. nbdev's own processing, the step its docs workflow runs before Quarto (`nbdev_proc_nbs`, less its attempt to install
    Quarto): every notebook into `_proc/`, executing the cells nbdev executes for the docs (imports, exports, `show_doc`).
-   A flagged cell (`slow`, `gpu`, `download`, `flowers`) that mixes imports with other code fails first: nbdev would
-   execute all of it while building the docs.
+   A cell that mixes imports with other code fails first: nbdev would execute all of it while building the docs (a `slow`
+   cell's training too).
 2. Each processed page rendered to HTML with Jupyter's nbconvert, honouring the cell options nbdev leaves for Quarto as
    Quarto does: `echo: false` hides the code, `output: false` the outputs, `include: false` both; option lines are not
    shown; the front matter becomes the title; pandoc's `{...}` attributes after a link are dropped. A sidebar from
    `nbs/sidebar.yml` heads every page, linking each page by the file Quarto would write (`output-file`).
 3. Each page opened in headless Chromium (Debian's chromium and chromium-driver, as lesson 98 uses): no `#|` directive and
    no front-matter marker in the text a reader sees, every image loaded, every local link to a page or file that exists,
-   and every exported symbol's `show_doc` block (its heading) on the page of the notebook that exports it.
+   every exported symbol's `show_doc` block (its heading) on the page of the notebook that exports it, and the opening
+   words of every markdown cell on the page (nbdev turns a notebook's first cell into front matter: text beside the title
+   there would be lost).
 The checker is first run on a page made to fail (a directive showing, a missing image, a broken link, a missing
-`show_doc`), and must report exactly those.
+`show_doc`, missing text), and must report exactly those.
 """
 import argparse, ast, base64, html, json, re, shutil, sys, tempfile
 from pathlib import Path
@@ -28,14 +30,12 @@ OUT = PROC/'_check'
 
 def src(c): return ''.join(c['source']) if isinstance(c['source'], list) else c['source']
 
-FLAGS = re.compile(r'^#\|\s*(slow|gpu|download|flowers)\s*$', re.M)   # settings.ini's tst_flags: cells the tests skip as too long or needing more
-
 def mixed_cells(nb_path):
-    "Flagged code cells (minutes of training, a GPU, a download) that import and do more: nbdev would execute them for the docs"
+    "Code cells that import and do more: nbdev executes every cell with an import to build the docs, training and all"
     res = []
     for i, c in enumerate(json.loads(Path(nb_path).read_text())['cells']):
         s = src(c)
-        if c['cell_type'] != 'code' or not FLAGS.search(s) or re.search(r'^#\|\s*eval:\s*false', s, re.M): continue
+        if c['cell_type'] != 'code' or re.search(r'^#\|\s*(export|eval:\s*false)', s, re.M): continue
         try: tree = ast.parse('\n'.join(l for l in s.split('\n') if not l.lstrip().startswith(('%', '!'))))
         except SyntaxError: continue
         kinds = {type(n) for n in tree.body}
@@ -82,8 +82,8 @@ def quarto_like(nb):
                 if 'text/markdown' in o.get('data', {}): o['data'] = {'text/markdown': re.sub(r'(\]\([^)]*\))\{[^}]*\}', r'\1', src({'source': o['data']['text/markdown']}))}
         cells.append(c)
     head = f"# {fm.get('title', '')}\n\n" + (f"> {fm['description']}\n" if fm.get('description') else '')
-    cells.insert(0, {'cell_type': 'markdown', 'metadata': {}, 'source': head})
-    return nbformat.from_dict({**nb, 'cells': cells})
+    cells.insert(0, {'cell_type': 'markdown', 'id': 'title', 'metadata': {}, 'source': head})
+    return nbformat.reads(json.dumps({**nb, 'cells': cells}), as_version=4)   # (lists of lines joined, as nbconvert expects)
 
 def sidebar_html(pages):
     "The sidebar of nbs/sidebar.yml, each entry linked to the page Quarto would write for it"
@@ -103,17 +103,18 @@ def render(proc_nbs, out):
     side = sidebar_html(pages)
     for p in proc_nbs:
         body, _ = ex.from_notebook_node(quarto_like(json.loads(p.read_text())))
-        body = re.sub(r'href="([^"#:]+)\.ipynb(#[^"]*)?"', lambda m: f'href="{pages.get(Path(m.group(1)).name + ".ipynb", m.group(1) + ".ipynb")}{m.group(2) or ""}"', body)   # Quarto links a notebook by its page
+        body = re.sub(r'href="([^"#:]+\.ipynb)(#[^"]*)?"', lambda m: f'href="{pages[m.group(1)] if (NBS/m.group(1)).is_file() and m.group(1) in pages else m.group(1)}{m.group(2) or ""}"', body)   # Quarto links a notebook beside the page by its page
         (out/pages[p.name]).write_text(re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + side, body, count=1))
     return pages
 
 CHECK = """
-const text = document.body.innerText;
+const text = document.body.innerText, all = document.body.textContent;   // (textContent: the lab template lets the browser skip rendering cells off screen)
 const directives = text.split('\\n').filter(l => /^\\s*#\\|/.test(l) || /^(output-file|skip_showdoc|skip_exec):/.test(l.trim()) || l.trim() === '---').map(l => l.trim()).slice(0, 5);
-const images = Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src').slice(0, 80));
+const images = Array.from(document.images).filter(i => !/^https?:/.test(i.getAttribute('src')) && !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src').slice(0, 80));
 const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href')).filter(h => !/^(https?:|mailto:|#|data:)/.test(h));
-const headings = Array.from(document.querySelectorAll('h2, h3, h4')).map(h => h.innerText.replace(/¶$/, '').trim());
-return {directives, images, links, headings};
+const words = (all.match(/[A-Za-z]+/g) || []).join(' ');
+const headings = Array.from(document.querySelectorAll('h2, h3, h4')).map(h => h.textContent.replace(/¶$/, '').trim());
+return {directives, images, links, headings, words};
 """
 
 def browser():
@@ -125,7 +126,16 @@ def browser():
     o.binary_location = shutil.which('chromium') or shutil.which('chromium-browser') or ''
     return webdriver.Chrome(service=Service(shutil.which('chromedriver')), options=o)
 
-def page_problems(d, page, exported=()):
+def openings(nb_path):
+    "The first words of each markdown cell of a notebook in nbs/, as a reader should find them on its page"
+    res = []
+    for c in json.loads(Path(nb_path).read_text())['cells'][1:]:          # (the first is the title: the page's front matter)
+        line = next((l for l in src(c).split('\n') if l.strip() and not l.lstrip().startswith(('!', '[!', '|', '<', '$'))), '') if c['cell_type'] == 'markdown' else ''
+        w = re.findall(r'[A-Za-z]+', re.sub(r'\]\([^)]*\)', ' ', line))[:6]   # (a link's text stays, its target goes)
+        if len(w) >= 4: res.append(' '.join(w))
+    return res
+
+def page_problems(d, page, exported=(), texts=()):
     "What a reader would see wrong on one rendered page"
     d.get(page.as_uri())
     r = d.execute_script(CHECK)
@@ -133,12 +143,13 @@ def page_problems(d, page, exported=()):
     res += [f'image does not load: {s}' for s in r['images']]
     res += [f'link to nothing: {h}' for h in r['links'] if not (page.parent/h.split('#')[0]).exists()]
     res += [f'no show_doc block for {n}' for n in exported if n not in r['headings']]
+    res += [f'text missing: {t!r}' for t in texts if t not in r['words']][:3]
     return res
 
 def exported_names(proc_nb):
     "The names a processed notebook's module exports (from its `default_exp` and the package's __all__), else none"
     import importlib
-    m = re.search(r'#\|\s*default_exp\s+(\S+)', (NBS/proc_nb.name).read_text())
+    m = next((m for c in json.loads((NBS/proc_nb.name).read_text())['cells'] if (m := re.match(r'#\|\s*default_exp\s+(\S+)', src(c)))), None)
     if not m: return []
     mod = importlib.import_module(f'deepbloom.{m.group(1)}')
     return [n for n in mod.__all__ if callable(getattr(mod, n))]   # constants are shown by a comment and an example, not show_doc
@@ -148,9 +159,10 @@ def self_test(d):
     t = Path(tempfile.mkdtemp())
     (t/'ok.html').write_text('<html><body><h3>there</h3></body></html>')
     (t/'bad.html').write_text('<html><body><pre>#| export\nx = 1</pre><img src="images/none.png"><a href="ok.html">fine</a>'
-                              '<a href="gone.html">gone</a><h3>there</h3></body></html>')
-    got = page_problems(d, t/'bad.html', ['there', 'missing'])
-    want = ["shows a directive or front-matter line: '#| export'", 'image does not load: images/none.png', 'link to nothing: gone.html', 'no show_doc block for missing']
+                              '<a href="gone.html">gone</a><h3>there</h3><p>A reader finds this text.</p></body></html>')
+    got = page_problems(d, t/'bad.html', ['there', 'missing'], ['A reader finds this text', 'an introduction a reader needs'])
+    want = ["shows a directive or front-matter line: '#| export'", 'image does not load: images/none.png', 'link to nothing: gone.html', 'no show_doc block for missing',
+            "text missing: 'an introduction a reader needs'"]
     assert got == want, f'the page checker is broken: {got}'
     shutil.rmtree(t)
 
@@ -169,7 +181,7 @@ def main():
     d = browser()
     try:
         self_test(d)
-        problems = {nb: ps for nb, page in pages.items() if (ps := page_problems(d, OUT/page, exported_names(PROC/nb)))}
+        problems = {nb: ps for nb, page in pages.items() if (ps := page_problems(d, OUT/page, exported_names(PROC/nb), openings(NBS/nb)))}
     finally: d.quit()
     if not a.keep: shutil.rmtree(OUT, ignore_errors=True)
     if problems: sys.exit('docs: what a reader would see wrong:\n' + '\n'.join(f'  {nb}: {"; ".join(ps)}' for nb, ps in problems.items()))

@@ -1,6 +1,6 @@
 """README.md from nbs/index.ipynb, as plain markdown GitHub shows cleanly.
 
-Markdown cells as they are; code cells as ```python blocks followed by their outputs (text in ``` blocks, markdown
+Markdown cells as they are (links to a notebook or image beside index.ipynb pointed into nbs/); code cells as ```python blocks followed by their outputs (text in ``` blocks, markdown
 outputs such as `md_table`'s as they are). A cell marked `#| echo: false` shows only its output; warnings on stderr
 are left out; nothing is rendered as HTML.
 
@@ -30,7 +30,7 @@ def readme(nb=ROOT/'nbs'/'index.ipynb') -> str:
     parts = []
     for c in json.loads(Path(nb).read_text())['cells']:
         src = text(c['source'])
-        if c['cell_type'] == 'markdown': parts.append(src.strip('\n').replace('](images/', '](nbs/images/')); continue   # images live beside the notebooks
+        if c['cell_type'] == 'markdown': parts.append(re.sub(r'\]\((\w+\.ipynb)\)', r'](nbs/\1)', src.strip('\n')).replace('](images/', '](nbs/images/')); continue   # images and notebooks live in nbs/
         if c['cell_type'] != 'code': continue
         code = '\n'.join(l for l in src.split('\n') if not l.startswith('#|')).strip('\n')
         if code and not re.search(r'^#\|\s*echo:\s*false', src, re.M): parts.append('```python\n' + code + '\n```')
