@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 import ipywidgets as W
 from fastai.learner import Learner
+from fastcore.basics import patch
 from .data import ImageReadError, load_rgb
 from .gradcam import learner_cam, cam_overlay
 from .train import load_model, top_classes
@@ -138,26 +139,29 @@ class FlowerApp:
         "Recompute every card (after a new upload or another model)"
         self.results.children = [self.card(n, d) for n, d in self.photos]
 
-    def card(self, name, data) -> W.Widget:
-        "One photo's card, or its error message"
-        try:
-            img, note = read_photo(data, name, self.max_mb)
-            r = explain(self.learn, img, k=self.k)
-        except Exception as e:  # a bad photo (or model) is shown as a message, never as a traceback
-            msg = str(e) if isinstance(e, (ImageReadError, FileNotFoundError, ValueError)) else f'{name} could not be classified ({type(e).__name__}: {e}).'
-            return W.HTML(f'<div class="db-error">⚠ {html.escape(msg)}</div>')
-        pic = W.Image(value=_png(r['overlay']), width=224)
-        which = W.Dropdown(options=[n for n, _ in r['top']], value=r['target'], description='Explain', layout=W.Layout(width='260px'))
-        def explain_other(ch): pic.value = _png(explain(self.learn, img, ch.new, self.k)['overlay'])
-        which.observe(explain_other, 'value')
-        verdict = '' if r['known'] else f"Not one of the {len(self.learn.dls.vocab)} flowers this model knows ({unknown_note(r['score'], self.learn.card['unknown'])}). The closest:"
-        return W.HBox([W.VBox([pic, which]), W.HTML(bars_html(r['top'], name, note, verdict))], layout=W.Layout(margin='6px 0'))
-
     def _on_upload(self, change): self.show([(f['name'], bytes(f['content'])) for f in change['new']])
     def _on_sample(self, change):
         if change['new'] is not None: self.show([(Path(change['new']).name, change['new'])])
-
 def _png(a): b = io.BytesIO(); Image.fromarray(a).save(b, 'PNG'); return b.getvalue()
+
+# %% ../nbs/07_app.ipynb #a362ee76
+def _png(a): b = io.BytesIO(); Image.fromarray(a).save(b, 'PNG'); return b.getvalue()
+
+@patch
+def card(self:FlowerApp, name, data) -> W.Widget:
+    "One photo's card, or its error message"
+    try:
+        img, note = read_photo(data, name, self.max_mb)
+        r = explain(self.learn, img, k=self.k)
+    except Exception as e:  # a bad photo (or model) is shown as a message, never as a traceback
+        msg = str(e) if isinstance(e, (ImageReadError, FileNotFoundError, ValueError)) else f'{name} could not be classified ({type(e).__name__}: {e}).'
+        return W.HTML(f'<div class="db-error">⚠ {html.escape(msg)}</div>')
+    pic = W.Image(value=_png(r['overlay']), width=224)
+    which = W.Dropdown(options=[n for n, _ in r['top']], value=r['target'], description='Explain', layout=W.Layout(width='260px'))
+    def explain_other(ch): pic.value = _png(explain(self.learn, img, ch.new, self.k)['overlay'])
+    which.observe(explain_other, 'value')
+    verdict = '' if r['known'] else f"Not one of the {len(self.learn.dls.vocab)} flowers this model knows ({unknown_note(r['score'], self.learn.card['unknown'])}). The closest:"
+    return W.HBox([W.VBox([pic, which]), W.HTML(bars_html(r['top'], name, note, verdict))], layout=W.Layout(margin='6px 0'))
 
 # %% ../nbs/07_app.ipynb #7e049c28
 _UPLOAD_CHECK = """<script>

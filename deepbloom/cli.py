@@ -69,6 +69,7 @@ def _read_photos(images):
         except ImageReadError as e: res.append(e)
     return res
 
+# %% ../nbs/90_cli.ipynb #48d49b1d
 @command('deepbloom-predict', images='+')
 def predict(images:list, # image files to classify
             model:str='models/deepbloom.safetensors', # a model saved by deepbloom-train (.safetensors, its .json card beside it), or exported by deepbloom-export (.onnx)

@@ -83,6 +83,7 @@ def _untar(tgz, dest):
         try: t.extractall(dest, filter='data')
         except tarfile.FilterError as e: raise ValueError(f"{tgz.name} holds {e}: refused, nothing outside {dest} was written.") from None
 
+# %% ../nbs/01_data.ipynb #9cd97e17
 def download_flowers(root:str|Path, # the download goes into `root/flowers-102`
                      mirror:str|None=None, # where from (see `flowers_source`); default: `$DEEPBLOOM_FLOWERS_MIRROR`, else the dataset's page
                      timeout:float=20, # seconds to wait for an answer before giving up
@@ -321,6 +322,7 @@ def _open_header(src, name):
     if Image.MAX_IMAGE_PIXELS and im.width * im.height > Image.MAX_IMAGE_PIXELS: im.close(); raise _too_big(name, *im.size)
     return im
 
+# %% ../nbs/01_data.ipynb #11a37bce
 def _open(fn, small=False):
     "Image `fn` opened and decoded (`small`: a JPEG at 1/8 scale, every byte still read), or an `ImageReadError` that names it and says what to do"
     name = fn if isinstance(fn, (str, Path)) else getattr(fn, 'name', 'the uploaded image')

@@ -64,6 +64,7 @@ def _bilinear(a, h, w):
     top, bot = a[y0][:, x0] * (1 - wx) + a[y0][:, x1] * wx, a[y1][:, x0] * (1 - wx) + a[y1][:, x1] * wx
     return (top * (1 - wy) + bot * wy).astype(np.float32)
 
+# %% ../nbs/81_deploy.ipynb #7a8e5e3a
 class OnnxClassifier:
     "A flower classifier from an ONNX file written by `export_onnx`, computed with onnxruntime, PIL and NumPy"
     def __init__(self, fname:str|Path, # an .onnx file from `export_onnx` / `deepbloom-export`

@@ -13,13 +13,14 @@ from safetensors.torch import save_file, load_file
 from fastai.callback.core import Callback, CancelEpochException
 from fastai.callback.mixup import MixUp, CutMix
 from fastai.callback.progress import CSVLogger
+from fastai.data.core import DataLoaders
 from fastai.data.transforms import Normalize
 from fastai.learner import Learner, load_learner
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed, rank_distrib, num_distrib, default_device
 from fastai.vision.augment import RandomResizedCropGPU
-from fastcore.basics import noop
+from fastcore.basics import AttrDict, noop
 from fastcore.foundation import L
 from .data import QUICK, _class_names, check_images, find_flowers, flowers_path, heldout, image_dls, image_items, RGBImage
 from .transfer import LITE0, STRATEGIES, arch_stats, make_learner, fit_transfer, monitor_items
@@ -29,8 +30,10 @@ from .unknown import UNKNOWN_REJECT, UNKNOWN_SCORE, hold_out_classes, keep_valid
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'class_weights', 'ProgressiveResize', 'Mirror', 'parse_tta', 'tta_preds', 'score_heldout',
-           'data_parallel', 'Checkpoint', 'save_model', 'load_model', 'top_classes', 'predict_probs', 'predict_images',
-           'train_classifier', 'check_arch', 'trained_model', 'flowers_model']
+           'data_parallel', 'Checkpoint', 'train_classifier', 'check_arch', 'recipe_settings', 'recipe_items',
+           'recipe_dls', 'recipe_learner', 'recipe_tricks', 'recipe_fit', 'recipe_files', 'recipe_score', 'save_model',
+           'recipe_card', 'recipe_log', 'load_model', 'top_classes', 'predict_probs', 'predict_images', 'trained_model',
+           'flowers_model']
 
 # %% ../nbs/04b_train.ipynb #2a74741c
 def class_weights(items:pd.DataFrame, # an items table (`image_items`); its `train` rows are counted
@@ -141,6 +144,7 @@ def _plain(o):
     if isinstance(o, np.ndarray): return o.tolist()
     return o.item() if isinstance(o, np.generic) else o
 
+# %% ../nbs/04b_train.ipynb #15626ec3
 class Checkpoint(Callback):
     "Save weights, optimizer, epoch and every random state after each epoch; with `resume`, start from that file"
     order = 65  # after the loggers (60) have set up, before anything else sees a skipped epoch
@@ -188,106 +192,7 @@ class Checkpoint(Callback):
                                numpy=np.random.get_state(), torch=torch.get_rng_state(), dl=self._dl().rng.getstate())), tmp)   # plain values: read back with weights_only
         tmp.replace(self.fname)                                          # atomic: a kill while saving leaves the previous checkpoint intact
 
-# %% ../nbs/04b_train.ipynb #3d71dba8
-MODEL_FORMAT = 'deepbloom-safetensors-1'  # the card's `format`: weights in safetensors, and this card to rebuild the learner from
-
-def _pipeline(learn):
-    "(item size, final size, mean, std) of a learner's test-time pipeline"
-    item = next((t.size for t in learn.dls.after_item.fs if getattr(t, 'size', None)), None)
-    final = next((t.size for t in learn.dls.after_batch.fs if getattr(t, 'size', None)), item)
-    norm = next((t for t in learn.dls.after_batch.fs if isinstance(t, Normalize)), None)
-    if final is None or norm is None: raise ValueError("This learner's pipeline has no Resize or no Normalize: build it with `image_dls` (lesson 01).")
-    return list(item or final), list(final), norm.mean.flatten().tolist(), norm.std.flatten().tolist()
-
-def save_model(learn:Learner, # a trained classifier whose `DataLoaders` come from `image_dls`
-               fname:str|Path, # the .safetensors file to write; the card goes beside it as .json
-               card:dict, # what to keep about the model; needs at least `arch`, the architecture `make_learner` built
-              ) -> Path: # `fname`
-    "Save `learn`'s weights in safetensors and, beside them, a JSON card with everything `load_model` needs to rebuild it: architecture, classes, preprocessing"
-    fname, (item, final, mean, std) = Path(fname), _pipeline(learn)
-    card = {**card, 'format': MODEL_FORMAT, 'classes': [str(v) for v in learn.dls.vocab], 'preprocessing': dict(item_size=item, size=final, mean=mean, std=std)}
-    tmp = fname.with_name(fname.name + '.tmp')
-    save_file({k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}, str(tmp))
-    tmp.replace(fname); fname.with_suffix('.json').write_text(json.dumps(card) + '\n')
-    return fname
-
-# %% ../nbs/04b_train.ipynb #596f51fb
-def _is_safetensors(fname):
-    "Does the file start like a safetensors file: an 8-byte header length, then a JSON header?"
-    with open(fname, 'rb') as f: head = f.read(9)
-    return len(head) == 9 and head[8:] == b'{' and int.from_bytes(head[:8], 'little') < 100_000_000
-
-def _rebuild(fname):
-    "The learner a .safetensors file and its card describe: the card's architecture and pipeline, these weights; nothing unpickled"
-    card_file = fname.with_suffix('.json')
-    if not card_file.is_file(): raise FileNotFoundError(f"No card at {card_file}: the weights in {fname.name} need the card deepbloom-train writes beside them (architecture, classes, preprocessing). Copy the two files together.")
-    try:
-        card = json.loads(card_file.read_text()); arch, classes, p = card['arch'], card['classes'], card['preprocessing']
-        blank = Image.new('RGB', tuple(p['item_size']))                 # stand-in photos: the pipeline is built from the card, not from data
-        items = pd.DataFrame(dict(fname=[blank] * 2 * len(classes), label=list(range(len(classes))) * 2, name=classes * 2, set=['train', 'valid'] * len(classes)))
-        dls = image_dls(items, size=p['size'][0], bs=2, stats=(p['mean'], p['std']), augment=p['item_size'] != p['size'], num_workers=0, check=False)
-    except (ValueError, KeyError, TypeError, IndexError) as e: raise ValueError(f"{card_file} is not the card of a deepbloom model ({type(e).__name__}: {e}): train the model again, or copy its own card.") from None
-    learn = make_learner(dls, check_arch(arch), pretrained=False, label_smoothing=0)
-    if list(_pipeline(learn)[:2]) != [p['item_size'], p['size']]: raise ValueError(f"{card_file} describes a pipeline image_dls cannot rebuild ({p['item_size']} then {p['size']} px): save models trained on image_dls batches.")
-    try: weights = load_file(str(fname))
-    except Exception as e: raise ValueError(f"{fname} cannot be read as safetensors ({type(e).__name__}: {str(e)[:150]}): the file is damaged; copy it again or train again.") from None
-    try: learn.model.load_state_dict(weights)
-    except RuntimeError as e: raise ValueError(f"The weights in {fname.name} do not fit its card ({arch}, {len(classes)} classes: {str(e).splitlines()[0][:150]}): keep each model with its own card.") from None
-    learn.card = card                                                      # what it scored, how it was made, and when to say "not a flower it knows" (lesson 06b)
-    return learn
-
-def load_model(fname:str|Path, # a model saved by `train_classifier` / `deepbloom-train` (.safetensors, its card beside it)
-               trust_pickle:bool=False, # also open a pickled fastai learner (.pkl): only for a file you made or trust, as opening it can run any code
-              ) -> Learner:
-    "Load a model for prediction: rebuilt from its weights and card, with nothing unpickled (a pickled learner only with `trust_pickle`)"
-    fname = Path(fname)
-    if not fname.is_file(): raise FileNotFoundError(f"No model file at {fname}: give the file deepbloom-train saved (models/deepbloom.safetensors unless --out named another), or train one first.")
-    device = default_device()                                              # CUDA or MPS when there is one, else the CPU
-    if _is_safetensors(fname): learn = _rebuild(fname)
-    elif not trust_pickle: raise ValueError(f"{fname} is not a .safetensors model. If it is a pickled fastai learner (.pkl), opening it can run any code it holds: "
-                                            "train again with deepbloom-train (it saves .safetensors), or, only for a file you made or trust, pass trust_pickle=True (--trust-pickle).")
-    else:
-        try:
-            with warnings.catch_warnings(): warnings.simplefilter('ignore', UserWarning); learn = load_learner(fname, cpu=device.type == 'cpu')   # (fastai's pickle warning: trusted, by request)
-        except Exception as e: raise ValueError(f"{fname} is not a model saved by fastai ({type(e).__name__}: {str(e)[:200]}).") from None
-        if not isinstance(learn, Learner): raise ValueError(f"{fname} holds a {type(learn).__name__}, not a fastai learner.")
-        learn.card = {}                                                    # a pickle has no card
-    learn.dls.to(device); learn.model.to(device)
-    return learn
-
-def _check_topk(k):
-    if not (isinstance(k, int) and not isinstance(k, bool) and k >= 1): raise ValueError(f"topk must be a whole number of at least 1, not {k!r}.")
-
-def top_classes(probs, # probabilities: (photos, classes), or (classes,) for one photo; a tensor or an array
-                vocab:list, # the class names, in the order of the columns
-                k:int=5, # how many classes
-               ) -> list: # [(class name, probability)], most likely first: a list per photo, or one list for one photo
-    "The `k` most likely classes with their probabilities, rounded to 4 places: how every predictor of the course answers"
-    _check_topk(k)
-    p = torch.as_tensor(probs, dtype=torch.float)
-    top = p.reshape(-1, p.shape[-1]).topk(min(k, p.shape[-1]))
-    res = [[(vocab[i], round(v, 4)) for v, i in zip(vs.tolist(), ix.tolist())] for vs, ix in zip(*top)]
-    return res[0] if p.ndim == 1 else res
-
-def predict_probs(learn:Learner, # from `load_model`
-                  images:list, # image paths (or bytes, or PIL images)
-                  tta:int|str=0, # test-time augmentation, as `deepbloom-train --tta` scored it (`tta_preds`): `n` random passes or 'flip'
-                 ) -> tuple: # (probabilities, the plain pass's logits), each (images, classes)
-    "Class probabilities of each image, and the plain pass's logits (raw class scores), which lesson 06b's \"not a flower it knows\" is fitted on"
-    dl = learn.dls.test_dl([RGBImage.create(o) for o in images], num_workers=0)
-    logits = learn.get_preds(dl=dl, act=noop)[0].as_subclass(torch.Tensor)   # (no softmax: the maximum logit needs the raw scores)
-    return (tta_preds(learn, dl, tta)[0] if tta else logits.softmax(1)), logits
-
-def predict_images(learn:Learner, # from `load_model`
-                   images:list, # image paths (or bytes, or PIL images)
-                   topk:int=5, # how many classes to return per image
-                   tta:int|str=0, # test-time augmentation, as `deepbloom-train --tta` scored it (`tta_preds`): `n` random passes or 'flip'
-                  ) -> list: # per image, a list of (class name, probability), most likely first
-    "The `topk` most likely classes of each image"
-    _check_topk(topk)                                                      # a bad topk: refused before any photo is read
-    return top_classes(predict_probs(learn, images, tta)[0], learn.dls.vocab, topk)
-
-# %% ../nbs/04b_train.ipynb #055096d4
+# %% ../nbs/04b_train.ipynb #af714963
 def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-folder per class; None: `$DEEPBLOOM_DATA`, else download
                      split:str|None=None, # Flowers102: 'official' (the default; scored on 6,149 test photos), 'trainval' or 'random' (stratified 80/20); a class-per-folder dataset is always split stratified
                      arch:str=LITE0, # torchvision or timm architecture name
@@ -320,69 +225,21 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      mlflow:bool=False, # also log the run to MLflow (`log_mlflow`; `pip install deepbloom[mlflow]`)
                     ) -> dict: # the metrics and the settings that produced them
     "Train a flower classifier with the course's current recipe, score it once on the held-out photos, save it (weights, and a card of metrics and settings), and log the run"
-    t0, args = time.time(), dict(locals())
-    split = _check_args(args)                                              # every argument, before any photo is read
-    args.update(tta=parse_tta(tta), monitor=monitor or None); tta, monitor = args['tta'], args['monitor']   # '2' or 'flip' as a command line gives them; 0: all
-    data = flowers_path() if data is None else data
-    settings = _settings({**args, 'data': data})                           # what makes this model what it is (its card keeps them)
-    items = keep_valid(image_items(data, split, seed=seed), valid_per_class, seed)   # (none kept back by default)
-    check_images(items.fname)                                              # every photo, the held-out ones too: a bad file stops the run now, not after training
-    items, unknown = hold_out_classes(items, unknown_classes, seed)        # (none kept out by default)
-    test = heldout(items)
-    dls = image_dls(monitor_items(items, monitor), size=size, bs=bs, stats=arch_stats(arch), seed=seed, num_workers=num_workers, check=False,
-                    item_tfms=[Degrade(degrade, degrade_kinds)] if degrade else None)
-    set_seed(seed, reproducible=True)
-    loss = dict(loss_func=LabelSmoothingCrossEntropyFlat(weight=class_weights(items), eps=label_smoothing) if label_smoothing else CrossEntropyLossFlat(weight=class_weights(items))) if weighted else {}
-    learn = make_learner(dls, arch, pretrained, weights, label_smoothing, **loss)
-    out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
-    history = CSVLogger(str(out.with_suffix('.history.csv').absolute()), append=resume)   # fastai's per-epoch log
-    ckpt = Checkpoint(out.with_suffix('.ckpt.pth'), {**{k: v for k, v in settings.items() if k != 'tta'}, 'classes': list(dls.vocab)}, resume)   # scoring may differ on resume
-    if resume and num_distrib() > 1: raise ValueError("--resume works with one process: resume the run without torchrun/accelerate launch.")
-    tricks = [*([MixUp(mixup)] if mixup else []), *([CutMix(cutmix)] if cutmix else []), *([ProgressiveResize(round(size * progressive))] if progressive else [])]
-    fcbs, world = [*([history, ckpt] if rank_distrib() == 0 else []), *tricks, *(cbs or [])], max(num_distrib(), 1)   # one process writes the files
-    tf = time.time()
-    with data_parallel(learn), warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='Your generator is empty')   # split 'trainval': no validation photos, so no bar to draw for them
-        if pretrained: fit_transfer(learn, strategy, epochs, lr, div, cbs=fcbs)
-        else: learn.fit_one_cycle(epochs, lr, cbs=fcbs)
-    t1, n_batches = time.time(), len(learn.recorder.losses)               # (scoring resets the recorder)
+    t0, s = time.time(), recipe_settings(**locals())                      # 0. every setting, checked before any photo is read
+    items, unknown = recipe_items(s)                                       # 1. the photos, each one opened
+    dls = recipe_dls(s, items)                                             # 2. the batches
+    learn = recipe_learner(s, dls, items)                                  # 3. pretrained body, new head, seeded
+    history, ckpt = recipe_files(s, dls.vocab)
+    tf, processes = time.time(), max(num_distrib(), 1)                    # (after the fit each process works alone)
+    recipe_fit(s, learn, [*([history, ckpt] if rank_distrib() == 0 else []), *recipe_tricks(s), *(s.cbs or [])])   # 4. (one process writes the files)
+    t1, batches = time.time(), len(learn.recorder.losses)                 # (scoring resets the recorder)
     if rank_distrib(): return {}                                           # the other processes only trained
-    spec = _unknown_spec(learn, items, num_workers)                        # "not a flower it knows": on validation photos only
-    scored = open_set_report(learn, test, unknown, items[items.set == 'train'], spec, num_workers) if unknown_classes else score_heldout(learn, test, tta, seed=seed)
-    if resume:                                                             # the resumed part appended its own header: keep the first
-        h = Path(history.fname); lines = h.read_text().splitlines()
-        h.write_text('\n'.join(lines[:1] + [l for l in lines[1:] if l != lines[0]]) + '\n')
-    extra = ''.join(f' · {k} {v}' for k, v in dict(mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, tta=tta, unknown_classes=unknown_classes, valid_per_class=valid_per_class).items() if v)
-    extra += f' · degrade {degrade:g} ({degrade_kinds})' if degrade else ''
-    res = dict(**scored, name=name, n_train=len(dls.train_ds), n_classes=len(dls.vocab),
-               arch=arch, strategy=_strategy_name(strategy, pretrained), size=size, epochs=epochs, lr=lr, div=div, bs=bs,
-               split=split if find_flowers(data) else 'folder', seed=seed,
-               device='cuda' if torch.cuda.is_available() else 'cpu', model=str(out),   # (the run log adds `device_name`)
-               train_seconds=round(t1 - t0, 1), seconds=round(time.time() - t0, 1),
-               label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix, progressive=progressive, weighted=weighted, degrade=degrade, degrade_kinds=degrade_kinds if degrade else None, unknown_classes=unknown_classes, valid_per_class=valid_per_class, unknown=spec,
-               recipe=f"{arch} · {_strategy_name(strategy, pretrained)} · {size}px · {epochs}ep · lr {lr:g}/{div:g} · ls {label_smoothing:g}{extra}", data=str(data),
-               images_per_s=round(len(dls.train_ds) * (epochs - ckpt.start) / (t1 - tf), 1), history=str(out.with_suffix('.history.csv')), resumed_at_epoch=ckpt.start or None,
-               processes=world, train_batches=n_batches, num_workers=dls.train.fake_l.num_workers, settings=settings)
-    save_model(learn, out, res)                                            # the weights, and the card: what it scored, how it was made, how to rebuild it
-    ckpt.fname.unlink(missing_ok=True)                                     # finished: nothing left to resume
-    log_run(res, runs or out.parent/RUNS_FILE)
-    if mlflow:
-        try: log_mlflow(res, files=[history.fname, out.with_suffix('.json')])
-        except Exception as e: warnings.warn(f"MLflow logging failed ({type(e).__name__}: {str(e)[:200]}); the model and the run log are saved.")
-    return res
-
-def _unknown_spec(learn, items, num_workers):
-    "The card's `unknown` entry (`fit_unknown`, on validation photos), or None when the split keeps no test photos apart (its validation photos are its test photos)"
-    return fit_unknown(learn, items, num_workers=num_workers) if {'valid', 'test'} <= set(items.set) else None
-
-def _strategy_name(strategy, pretrained): return strategy if pretrained else 'scratch'
-
-_SETTINGS = ('split', 'arch', 'strategy', 'epochs', 'size', 'bs', 'lr', 'div', 'seed', 'pretrained', 'monitor', 'label_smoothing', 'mixup', 'cutmix', 'progressive', 'weighted', 'tta')
-def _settings(args):
-    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade`, `unknown_classes` and `valid_per_class` when set)"
-    return {'data': str(Path(args['data']).expanduser().resolve()), **{k: args[k] for k in _SETTINGS}, 'split': _split(args['data'], args['split']),
-            **({'degrade': args['degrade'], 'degrade_kinds': args['degrade_kinds']} if args.get('degrade') else {}),
-            **({k: args[k] for k in ('unknown_classes', 'valid_per_class') if args.get(k)})}
+    scored, spec = recipe_score(s, learn, items, unknown)                  # 5. the threshold, then one pass over the held-out photos
+    if s.resume: _one_header(history.fname)
+    card = recipe_card(s, learn, scored, spec, (t0, tf, t1), ckpt.start, batches, processes)   # 6. what it scored, how it was made
+    save_model(learn, s.out, card); ckpt.fname.unlink(missing_ok=True)     # the weights and the card; finished, so nothing left to resume
+    recipe_log(s, card)                                                    # 7. the run log
+    return card
 
 # %% ../nbs/04b_train.ipynb #3e966cda
 _TORCHVISION = ('resnet', 'vgg', 'densenet', 'squeezenet', 'alexnet')   # names `make_learner` takes from torchvision; the rest from timm
@@ -434,6 +291,238 @@ def _check_args(a):
     if not os.access(out.parent, os.W_OK): raise ValueError(f"Cannot write to {out.parent}: choose another --out.")
     if a['mlflow']: check_mlflow()
     return _split(a['data'], a['split'])
+
+# %% ../nbs/04b_train.ipynb #3b4fef99
+def recipe_settings(**kwargs, # `train_classifier`'s arguments, by name; its defaults for the rest
+                   ) -> AttrDict: # every setting of the run, by name (`s.epochs` or `s['epochs']`): the split, `tta` and `monitor` resolved
+    "Step 0 of the recipe: every setting of a run, checked before any photo is read, so a mistake costs seconds, not a training run"
+    b = inspect.signature(train_classifier).bind(**kwargs); b.apply_defaults()
+    split = _check_args(b.arguments)
+    if b.arguments['resume'] and num_distrib() > 1: raise ValueError("--resume works with one process: resume the run without torchrun/accelerate launch.")
+    s = AttrDict(b.arguments, split=split, tta=parse_tta(b.arguments['tta']), monitor=b.arguments['monitor'] or None, out=Path(b.arguments['out']))   # '2' or 'flip', as a command line gives them; 0: all
+    s.data = flowers_path() if s.data is None else s.data                  # (downloaded when there is no local copy)
+    return s
+
+_SETTINGS = ('split', 'arch', 'strategy', 'epochs', 'size', 'bs', 'lr', 'div', 'seed', 'pretrained', 'monitor', 'label_smoothing', 'mixup', 'cutmix', 'progressive', 'weighted', 'tta')
+def _settings(args):
+    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade`, `unknown_classes` and `valid_per_class` when set)"
+    return {'data': str(Path(args['data']).expanduser().resolve()), **{k: args[k] for k in _SETTINGS}, 'split': _split(args['data'], args['split']),
+            **({'degrade': args['degrade'], 'degrade_kinds': args['degrade_kinds']} if args.get('degrade') else {}),
+            **({k: args[k] for k in ('unknown_classes', 'valid_per_class') if args.get(k)})}
+
+# %% ../nbs/04b_train.ipynb #0a452608
+def recipe_items(s:dict, # the run's settings (`recipe_settings`): data, split, seed, valid_per_class, unknown_classes
+                ) -> tuple: # (the run's photos, the photos of the classes kept out of training): `image_items` tables
+    "Step 1: the run's photos, each one opened before training starts, the held-out ones too (a bad file stops the run now, not after it)"
+    items = keep_valid(image_items(s.data, s.split, seed=s.seed), s.valid_per_class, s.seed)   # (none kept back by default: lesson 06b)
+    check_images(items.fname)
+    return hold_out_classes(items, s.unknown_classes, s.seed)              # (none kept out by default: lesson 06b)
+
+# %% ../nbs/04b_train.ipynb #d51d9b4c
+def recipe_dls(s:dict, # the run's settings: size, bs, arch, monitor, seed, num_workers, degrade, degrade_kinds
+               items:pd.DataFrame, # the run's photos (`recipe_items`)
+              ) -> DataLoaders: # training batches, augmented; `monitor` validation photos per class to report on after each epoch
+    "Step 2: the batches, normalised as the architecture's pretrained weights expect, with a share of degraded training photos if `degrade`"
+    return image_dls(monitor_items(items, s.monitor), size=s.size, bs=s.bs, stats=arch_stats(s.arch), seed=s.seed, num_workers=s.num_workers, check=False,
+                     item_tfms=[Degrade(s.degrade, s.degrade_kinds)] if s.degrade else None)
+
+# %% ../nbs/04b_train.ipynb #ba372dac
+def _weighted_loss(w, eps): return LabelSmoothingCrossEntropyFlat(weight=w, eps=eps) if eps else CrossEntropyLossFlat(weight=w)
+
+def recipe_learner(s:dict, # the run's settings: seed, arch, pretrained, weights, label_smoothing, weighted
+                   dls:DataLoaders, # the batches (`recipe_dls`)
+                   items:pd.DataFrame, # the run's photos, for the class weights of a `weighted` loss
+                  ) -> Learner: # lesson 04's `make_learner`, its head initialised from the seed
+    "Step 3: the learner: pretrained body, new head, the loss (label smoothing, class weights) the settings ask for"
+    set_seed(s.seed, reproducible=True)
+    loss = dict(loss_func=_weighted_loss(class_weights(items), s.label_smoothing)) if s.weighted else {}   # (else make_learner's own loss)
+    return make_learner(dls, s.arch, s.pretrained, s.weights, s.label_smoothing, **loss)
+
+# %% ../nbs/04b_train.ipynb #36cfd729
+def recipe_tricks(s:dict, # the run's settings: mixup, cutmix, progressive, size
+                 ) -> list: # fastai callbacks
+    "The training tricks the settings switch on (lesson 08 measures each): MixUp, CutMix, progressive resizing"
+    return [*([MixUp(s.mixup)] if s.mixup else []), *([CutMix(s.cutmix)] if s.cutmix else []), *([ProgressiveResize(round(s.size * s.progressive))] if s.progressive else [])]
+
+def recipe_fit(s:dict, # the run's settings: strategy, epochs, lr, div, pretrained
+               learn:Learner, # from `recipe_learner`
+               cbs:list|None=None, # fastai callbacks for the fit: the run's files, `recipe_tricks`, your own
+              ) -> Learner: # `learn`, trained
+    "Step 4: fine-tune with the settings' strategy (lesson 04's `fit_transfer`), or one cycle from scratch, on every process `data_parallel` finds"
+    with data_parallel(learn), warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='Your generator is empty')   # split 'trainval': no validation photos, so no bar to draw for them
+        if s.pretrained: fit_transfer(learn, s.strategy, s.epochs, s.lr, s.div, cbs=cbs)
+        else: learn.fit_one_cycle(s.epochs, s.lr, cbs=cbs)
+    return learn
+
+# %% ../nbs/04b_train.ipynb #7ad479ab
+def recipe_files(s:dict, # the run's settings: out, resume
+                 vocab:list, # the classes, which a resumed run must share with its checkpoint
+                ) -> tuple: # (fastai's `CSVLogger`, `Checkpoint`): callbacks that write beside `out`
+    "The run's files as it trains: the per-epoch history (`.history.csv`) and the checkpoint to resume from (`.ckpt.pth`)"
+    history = CSVLogger(str(s.out.with_suffix('.history.csv').absolute()), append=s.resume)
+    return history, Checkpoint(s.out.with_suffix('.ckpt.pth'), {**{k: v for k, v in _settings(s).items() if k != 'tta'}, 'classes': list(vocab)}, s.resume)   # scoring may differ on resume
+
+def _one_header(fname):
+    "A resumed run's history: the resumed part appended its own header; keep the first"
+    h = Path(fname); lines = h.read_text().splitlines()
+    h.write_text('\n'.join(lines[:1] + [l for l in lines[1:] if l != lines[0]]) + '\n')
+
+# %% ../nbs/04b_train.ipynb #29b22d0d
+def _unknown_spec(learn, items, num_workers):
+    "The card's `unknown` entry (`fit_unknown`, on validation photos), or None when the split keeps no test photos apart (its validation photos are its test photos)"
+    return fit_unknown(learn, items, num_workers=num_workers) if {'valid', 'test'} <= set(items.set) else None
+
+def recipe_score(s:dict, # the run's settings: unknown_classes, tta, seed, num_workers
+                 learn:Learner, # trained (`recipe_fit`)
+                 items:pd.DataFrame, # the run's photos (`recipe_items`)
+                 unknown:pd.DataFrame, # the test photos of the classes kept out of training (`recipe_items`; none by default)
+                ) -> tuple: # (what the scoring measured, the card's "not a flower it knows" entry or None)
+    "Step 5: fit the card's threshold for \"not a flower it knows\" on validation photos, then score **once** on the held-out photos"
+    spec = _unknown_spec(learn, items, s.num_workers)
+    test = heldout(items)
+    if s.unknown_classes: return open_set_report(learn, test, unknown, items[items.set == 'train'], spec, s.num_workers), spec
+    return score_heldout(learn, test, s.tta, seed=s.seed), spec
+
+# %% ../nbs/04b_train.ipynb #3d71dba8
+MODEL_FORMAT = 'deepbloom-safetensors-1'  # the card's `format`: weights in safetensors, and this card to rebuild the learner from
+
+def _pipeline(learn):
+    "(item size, final size, mean, std) of a learner's test-time pipeline"
+    item = next((t.size for t in learn.dls.after_item.fs if getattr(t, 'size', None)), None)
+    final = next((t.size for t in learn.dls.after_batch.fs if getattr(t, 'size', None)), item)
+    norm = next((t for t in learn.dls.after_batch.fs if isinstance(t, Normalize)), None)
+    if final is None or norm is None: raise ValueError("This learner's pipeline has no Resize or no Normalize: build it with `image_dls` (lesson 01).")
+    return list(item or final), list(final), norm.mean.flatten().tolist(), norm.std.flatten().tolist()
+
+def save_model(learn:Learner, # a trained classifier whose `DataLoaders` come from `image_dls`
+               fname:str|Path, # the .safetensors file to write; the card goes beside it as .json
+               card:dict, # what to keep about the model; needs at least `arch`, the architecture `make_learner` built
+              ) -> Path: # `fname`
+    "Save `learn`'s weights in safetensors and, beside them, a JSON card with everything `load_model` needs to rebuild it: architecture, classes, preprocessing"
+    fname, (item, final, mean, std) = Path(fname), _pipeline(learn)
+    card = {**card, 'format': MODEL_FORMAT, 'classes': [str(v) for v in learn.dls.vocab], 'preprocessing': dict(item_size=item, size=final, mean=mean, std=std)}
+    tmp = fname.with_name(fname.name + '.tmp')
+    save_file({k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}, str(tmp))
+    tmp.replace(fname); fname.with_suffix('.json').write_text(json.dumps(card) + '\n')
+    return fname
+
+# %% ../nbs/04b_train.ipynb #f44158d1
+def _strategy_name(strategy, pretrained): return strategy if pretrained else 'scratch'
+
+def _recipe_name(s):
+    "The one-line name of a recipe, as the run log's tables show it"
+    extra = ''.join(f' · {k} {s[k]}' for k in ('mixup', 'cutmix', 'progressive', 'weighted', 'tta', 'unknown_classes', 'valid_per_class') if s[k])
+    extra += f' · degrade {s.degrade:g} ({s.degrade_kinds})' if s.degrade else ''
+    return f"{s.arch} · {_strategy_name(s.strategy, s.pretrained)} · {s.size}px · {s.epochs}ep · lr {s.lr:g}/{s.div:g} · ls {s.label_smoothing:g}{extra}"
+
+def recipe_card(s:dict, # the run's settings (`recipe_settings`)
+                learn:Learner, # the trained learner
+                scored:dict, # what `recipe_score` measured
+                spec:dict|None, # the card's "not a flower it knows" entry (`recipe_score`), or None
+                times:tuple, # (start, fit start, fit end) of the run, from `time.time()`
+                start:int=0, # the first epoch this process trained (after a resume, the checkpoint's)
+                batches:int=0, # training batches this process ran
+                processes:int=1, # processes that trained together (`torchrun`, `accelerate launch`)
+               ) -> dict: # the card: what it scored, how it was made (`settings`: what makes it this model), how it was measured
+    "Step 6: the model's card, which `save_model` writes beside the weights and the run log keeps"
+    t0, tf, t1 = times
+    return dict(**scored, name=s.name, n_train=len(learn.dls.train_ds), n_classes=len(learn.dls.vocab),
+                arch=s.arch, strategy=_strategy_name(s.strategy, s.pretrained), size=s.size, epochs=s.epochs, lr=s.lr, div=s.div, bs=s.bs,
+                split=s.split if find_flowers(s.data) else 'folder', seed=s.seed,
+                device='cuda' if torch.cuda.is_available() else 'cpu', model=str(s.out),   # (the run log adds `device_name`)
+                train_seconds=round(t1 - t0, 1), seconds=round(time.time() - t0, 1),
+                **{k: s[k] for k in ('label_smoothing', 'mixup', 'cutmix', 'progressive', 'weighted', 'degrade')}, degrade_kinds=s.degrade_kinds if s.degrade else None,
+                unknown_classes=s.unknown_classes, valid_per_class=s.valid_per_class, unknown=spec, recipe=_recipe_name(s), data=str(s.data),
+                images_per_s=round(len(learn.dls.train_ds) * (s.epochs - start) / (t1 - tf), 1), history=str(s.out.with_suffix('.history.csv')), resumed_at_epoch=start or None,
+                processes=processes, train_batches=batches, num_workers=learn.dls.train.fake_l.num_workers, settings=_settings(s))
+
+# %% ../nbs/04b_train.ipynb #67b64fb8
+def recipe_log(s:dict, # the run's settings: runs, out, mlflow
+               card:dict, # the run's card (`recipe_card`)
+              ):
+    "Step 7: append the run to the run log (lesson 80), and to MLflow if asked"
+    log_run(card, s.runs or s.out.parent/RUNS_FILE)
+    if not s.mlflow: return
+    try: log_mlflow(card, files=[card['history'], s.out.with_suffix('.json')])
+    except Exception as e: warnings.warn(f"MLflow logging failed ({type(e).__name__}: {str(e)[:200]}); the model and the run log are saved.")
+
+# %% ../nbs/04b_train.ipynb #7b125ae3
+def _is_safetensors(fname):
+    "Does the file start like a safetensors file: an 8-byte header length, then a JSON header?"
+    with open(fname, 'rb') as f: head = f.read(9)
+    return len(head) == 9 and head[8:] == b'{' and int.from_bytes(head[:8], 'little') < 100_000_000
+
+def _rebuild(fname):
+    "The learner a .safetensors file and its card describe: the card's architecture and pipeline, these weights; nothing unpickled"
+    card_file = fname.with_suffix('.json')
+    if not card_file.is_file(): raise FileNotFoundError(f"No card at {card_file}: the weights in {fname.name} need the card deepbloom-train writes beside them (architecture, classes, preprocessing). Copy the two files together.")
+    try:
+        card = json.loads(card_file.read_text()); arch, classes, p = card['arch'], card['classes'], card['preprocessing']
+        blank = Image.new('RGB', tuple(p['item_size']))                 # stand-in photos: the pipeline is built from the card, not from data
+        items = pd.DataFrame(dict(fname=[blank] * 2 * len(classes), label=list(range(len(classes))) * 2, name=classes * 2, set=['train', 'valid'] * len(classes)))
+        dls = image_dls(items, size=p['size'][0], bs=2, stats=(p['mean'], p['std']), augment=p['item_size'] != p['size'], num_workers=0, check=False)
+    except (ValueError, KeyError, TypeError, IndexError) as e: raise ValueError(f"{card_file} is not the card of a deepbloom model ({type(e).__name__}: {e}): train the model again, or copy its own card.") from None
+    learn = make_learner(dls, check_arch(arch), pretrained=False, label_smoothing=0)
+    if list(_pipeline(learn)[:2]) != [p['item_size'], p['size']]: raise ValueError(f"{card_file} describes a pipeline image_dls cannot rebuild ({p['item_size']} then {p['size']} px): save models trained on image_dls batches.")
+    try: weights = load_file(str(fname))
+    except Exception as e: raise ValueError(f"{fname} cannot be read as safetensors ({type(e).__name__}: {str(e)[:150]}): the file is damaged; copy it again or train again.") from None
+    try: learn.model.load_state_dict(weights)
+    except RuntimeError as e: raise ValueError(f"The weights in {fname.name} do not fit its card ({arch}, {len(classes)} classes: {str(e).splitlines()[0][:150]}): keep each model with its own card.") from None
+    learn.card = card                                                      # what it scored, how it was made, and when to say "not a flower it knows" (lesson 06b)
+    return learn
+
+def load_model(fname:str|Path, # a model saved by `train_classifier` / `deepbloom-train` (.safetensors, its card beside it)
+               trust_pickle:bool=False, # also open a pickled fastai learner (.pkl): only for a file you made or trust, as opening it can run any code
+              ) -> Learner:
+    "Load a model for prediction: rebuilt from its weights and card, with nothing unpickled (a pickled learner only with `trust_pickle`)"
+    fname = Path(fname)
+    if not fname.is_file(): raise FileNotFoundError(f"No model file at {fname}: give the file deepbloom-train saved (models/deepbloom.safetensors unless --out named another), or train one first.")
+    device = default_device()                                              # CUDA or MPS when there is one, else the CPU
+    if _is_safetensors(fname): learn = _rebuild(fname)
+    elif not trust_pickle: raise ValueError(f"{fname} is not a .safetensors model. If it is a pickled fastai learner (.pkl), opening it can run any code it holds: "
+                                            "train again with deepbloom-train (it saves .safetensors), or, only for a file you made or trust, pass trust_pickle=True (--trust-pickle).")
+    else:
+        try:
+            with warnings.catch_warnings(): warnings.simplefilter('ignore', UserWarning); learn = load_learner(fname, cpu=device.type == 'cpu')   # (fastai's pickle warning: trusted, by request)
+        except Exception as e: raise ValueError(f"{fname} is not a model saved by fastai ({type(e).__name__}: {str(e)[:200]}).") from None
+        if not isinstance(learn, Learner): raise ValueError(f"{fname} holds a {type(learn).__name__}, not a fastai learner.")
+        learn.card = {}                                                    # a pickle has no card
+    learn.dls.to(device); learn.model.to(device)
+    return learn
+
+# %% ../nbs/04b_train.ipynb #7ee09b23
+def _check_topk(k):
+    if not (isinstance(k, int) and not isinstance(k, bool) and k >= 1): raise ValueError(f"topk must be a whole number of at least 1, not {k!r}.")
+
+def top_classes(probs, # probabilities: (photos, classes), or (classes,) for one photo; a tensor or an array
+                vocab:list, # the class names, in the order of the columns
+                k:int=5, # how many classes
+               ) -> list: # [(class name, probability)], most likely first: a list per photo, or one list for one photo
+    "The `k` most likely classes with their probabilities, rounded to 4 places: how every predictor of the course answers"
+    _check_topk(k)
+    p = torch.as_tensor(probs, dtype=torch.float)
+    top = p.reshape(-1, p.shape[-1]).topk(min(k, p.shape[-1]))
+    res = [[(vocab[i], round(v, 4)) for v, i in zip(vs.tolist(), ix.tolist())] for vs, ix in zip(*top)]
+    return res[0] if p.ndim == 1 else res
+
+def predict_probs(learn:Learner, # from `load_model`
+                  images:list, # image paths (or bytes, or PIL images)
+                  tta:int|str=0, # test-time augmentation, as `deepbloom-train --tta` scored it (`tta_preds`): `n` random passes or 'flip'
+                 ) -> tuple: # (probabilities, the plain pass's logits), each (images, classes)
+    "Class probabilities of each image, and the plain pass's logits (raw class scores), which lesson 06b's \"not a flower it knows\" is fitted on"
+    dl = learn.dls.test_dl([RGBImage.create(o) for o in images], num_workers=0)
+    logits = learn.get_preds(dl=dl, act=noop)[0].as_subclass(torch.Tensor)   # (no softmax: the maximum logit needs the raw scores)
+    return (tta_preds(learn, dl, tta)[0] if tta else logits.softmax(1)), logits
+
+def predict_images(learn:Learner, # from `load_model`
+                   images:list, # image paths (or bytes, or PIL images)
+                   topk:int=5, # how many classes to return per image
+                   tta:int|str=0, # test-time augmentation, as `deepbloom-train --tta` scored it (`tta_preds`): `n` random passes or 'flip'
+                  ) -> list: # per image, a list of (class name, probability), most likely first
+    "The `topk` most likely classes of each image"
+    _check_topk(topk)                                                      # a bad topk: refused before any photo is read
+    return top_classes(predict_probs(learn, images, tta)[0], learn.dls.vocab, topk)
 
 # %% ../nbs/04b_train.ipynb #0844c581
 def trained_model(out:str|Path='models/deepbloom.safetensors', # where the model is, or will be, saved (its card beside it, as .json)
