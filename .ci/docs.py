@@ -4,6 +4,7 @@ workflow builds the real site).
 
     python .ci/docs.py            # process, render and check every page (the README's test command runs this)
     python .ci/docs.py --keep     # the same, and leave the pages in _proc/_check/ to look at
+    python .ci/docs.py --screenshot nbs/images/docs_page.jpg   # and take the screenshot lesson 95 shows
 
 1. nbdev's own processing, the step its docs workflow runs before Quarto (`nbdev_proc_nbs`, less its attempt to install
    Quarto): every notebook into `_proc/`, executing the cells nbdev executes for the docs (imports, exports, `show_doc`).
@@ -146,6 +147,13 @@ def page_problems(d, page, exported=(), texts=()):
     res += [f'text missing: {t!r}' for t in texts if t not in r['words']][:3]
     return res
 
+def screenshot(d, page, fname, size=(1100, 1500)):
+    "The top of a rendered page, as a JPEG"
+    import io
+    from PIL import Image
+    d.set_window_size(*size); d.get(page.as_uri())
+    Image.open(io.BytesIO(d.get_screenshot_as_png())).convert('RGB').save(fname, quality=55)
+
 def exported_names(proc_nb):
     "The names a processed notebook's module exports (from its `default_exp` and the package's __all__), else none"
     import importlib
@@ -169,6 +177,7 @@ def self_test(d):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--keep', action='store_true', help='leave the rendered pages in _proc/_check/')
+    p.add_argument('--screenshot', metavar='JPG', help="also save a screenshot of lesson 04's rendered page here (lesson 95 shows one)")
     a = p.parse_args()
     nbs = sorted(NBS.glob('*.ipynb'))
     if mixed := [m for nb in nbs for m in mixed_cells(nb)]:
@@ -181,6 +190,7 @@ def main():
     d = browser()
     try:
         self_test(d)
+        if a.screenshot: screenshot(d, OUT/pages['04_transfer.ipynb'], a.screenshot)
         problems = {nb: ps for nb, page in pages.items() if (ps := page_problems(d, OUT/page, exported_names(PROC/nb), openings(NBS/nb)))}
     finally: d.quit()
     if not a.keep: shutil.rmtree(OUT, ignore_errors=True)
