@@ -16,7 +16,7 @@ from .train import train_classifier, load_model, predict_probs, parse_tta, top_c
 from .unknown import known_scores, unknown_note
 from .gradcam import learner_cam, cam_overlay
 from .deploy import OnnxClassifier
-from .runs import command
+from .runs import command, check_new
 
 # %% auto #0
 __all__ = ['save_cams', 'train', 'predict', 'reference_pairs']
@@ -75,13 +75,15 @@ def predict(images:list, # image files to classify
             model:str='models/deepbloom.safetensors', # a model saved by deepbloom-train (.safetensors, its .json card beside it), or exported by deepbloom-export (.onnx)
             topk:int=5, # how many classes to show per image
             json_lines:bool=False, # print one JSON object per image instead of a table
-            cam:str=None, # also save the Grad-CAM overlay of the top class to this .png (several images: CAM_1.png, CAM_2.png, ...)
+            cam:str=None, # also save the Grad-CAM overlay of the top class to this .png (several images: CAM_1.png, CAM_2.png, ...); never one of the IMAGES
+            overwrite:bool=False, # replace Grad-CAM overlays that exist
             tta:str='0', # test-time augmentation: N random augmented passes averaged in, or 'flip' for the mirror image (0: off)
             unknown:bool=True, # say "not one of the N flowers it knows" for a photo below the threshold in the model's card (lesson 06b); --no-unknown always names a flower
             trust_pickle:bool=False, # also open a pickled fastai learner (.pkl). WARNING: opening a pickle can run any code it holds; only for files you made or trust
            ):
     "Name the flowers in IMAGES: the top-k classes with their probabilities. A photo that cannot be read is reported in its place (exit status 1); the others are still predicted"
     cams, tta = _cam_paths(cam, len(images)) if cam else [None] * len(images), parse_tta(tta)   # a bad name or setting is refused before any photo is scored
+    if cam: check_new(cams, overwrite, inputs=[*images, model])            # a photo, or an overlay from before, is never written over unasked
     if not topk >= 1: raise ValueError(f"--topk must be at least 1, not {topk}.")
     onnx = Path(model).suffix.lower() == '.onnx'
     if onnx and cam: raise ValueError("--cam needs the deepbloom-train model (.safetensors): an ONNX file cannot give the gradients Grad-CAM uses.")

@@ -32,6 +32,14 @@ def export_onnx(learn:Learner, # a trained fastai classifier (`load_model`, `mak
     try: import onnx
     except ImportError: raise ImportError("Exporting to ONNX needs the onnx package: pip install 'deepbloom[deploy]'") from None
     fname = Path(fname); fname.parent.mkdir(parents=True, exist_ok=True)
+    part = fname.with_name(fname.stem + '.part.onnx')                     # written here, in place of `fname` only when complete
+    try: _write_onnx(learn, part, quantize, opset)
+    except BaseException: part.unlink(missing_ok=True); raise
+    return part.replace(fname)
+
+def _write_onnx(learn, fname, quantize, opset):
+    "The network to `fname`, quantised if asked, with the classes, preprocessing and unknown threshold in its metadata"
+    import onnx
     item, final, mean, std = _pipeline(learn)
     model = copy.deepcopy(learn.model).eval().cpu()   # a copy: the learner keeps its device and mode
     x = torch.zeros(1, 3, *final)
@@ -51,7 +59,6 @@ def export_onnx(learn:Learner, # a trained fastai classifier (`load_model`, `mak
     meta = dict(vocab=[str(v) for v in learn.dls.vocab], item_size=item, size=final, mean=mean, std=std, unknown=getattr(learn, 'card', {}).get('unknown'), producer='deepbloom')   # (unknown: lesson 06b's threshold)
     for k, v in meta.items(): m.metadata_props.add(key=k, value=v if isinstance(v, str) else json.dumps(v))
     onnx.save(m, str(fname))
-    return fname
 
 # %% ../nbs/81_deploy.ipynb #0a961268
 def _bilinear(a, h, w):
@@ -114,13 +121,17 @@ class OnnxClassifier:
         return top_classes(self.probs(imgs), self.vocab, topk)
 
 # %% ../nbs/81_deploy.ipynb #8628df5c
-from .runs import command
+from .runs import command, check_new
 
 @command('deepbloom-export')
 def export(model:str='models/deepbloom.safetensors', # a model saved by deepbloom-train (.safetensors, its .json card beside it)
-           out:str=None, # the .onnx file (default: beside the model, same name)
+           out:str=None, # the .onnx file to write (default: beside the model, same name); never the model itself
+           overwrite:bool=False, # replace the .onnx file if it exists (the new one takes its place only when complete)
            int8:bool=False, # quantise the weights to 8 bits
            trust_pickle:bool=False, # also open a pickled fastai learner (.pkl). WARNING: opening a pickle can run any code it holds; only for files you made or trust
           ):
     "Export a deepbloom-train model to ONNX for onnxruntime"
-    print(export_onnx(load_model(model, trust_pickle), out or Path(model).with_suffix('.int8.onnx' if int8 else '.onnx'), quantize=int8))
+    out = Path(out or Path(model).with_suffix('.int8.onnx' if int8 else '.onnx'))
+    if out.suffix.lower() != '.onnx': raise ValueError(f"--out must name an .onnx file, e.g. {out.with_suffix('.onnx')}, not {out}.")
+    check_new([out], overwrite, inputs=[model, Path(model).with_suffix('.json')])   # before the model is even loaded
+    print(export_onnx(load_model(model, trust_pickle), out, quantize=int8))

@@ -14,7 +14,8 @@ from . import __version__
 
 # %% auto #0
 __all__ = ['RUNS_FILE', 'TABLE_COLS', 'MLFLOW_METRICS', 'COMMAND_ERRORS', 'git_commit', 'run_env', 'portable', 'log_run',
-           'read_runs', 'md_table', 'runs_table', 'log_mlflow', 'check_mlflow', 'command', 'run_command', 'show_runs']
+           'read_runs', 'md_table', 'runs_table', 'log_mlflow', 'check_mlflow', 'command', 'run_command', 'check_new',
+           'show_runs']
 
 # %% ../nbs/80_runs.ipynb #5db9d7a2
 RUNS_FILE = 'runs.jsonl'  # the run log's file name: `deepbloom-train` keeps it beside the model it saves
@@ -209,6 +210,18 @@ def run_command(f, # a function made into a command by `command`
         try: f.main([str(a) for a in args]); code = 0
         except SystemExit as e: code = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
     return code, out.getvalue(), err.getvalue()
+
+# %% ../nbs/80_runs.ipynb #023806c9
+def check_new(paths:list, # the files a command is about to write
+              overwrite:bool=False, # may files that exist be replaced (the command's `--overwrite`)?
+              inputs:list=(), # the files the same command reads: never written over, even with `overwrite`
+             ) -> list: # `paths`, as `Path`s
+    "Refuse, before any work, to write over one of the command's own inputs, or over a file that exists unless `overwrite`"
+    ins = {Path(p).expanduser().resolve() for p in inputs if p is not None}
+    for p in map(Path, paths):
+        if p.expanduser().resolve() in ins: raise ValueError(f"{p} is also an input of this command: name another file to write to.")
+        if p.exists() and not overwrite: raise FileExistsError(f"{p} exists: pass --overwrite to replace it, or name another file.")
+    return [Path(p) for p in paths]
 
 # %% ../nbs/80_runs.ipynb #2a07a814
 @command('deepbloom-runs', path='?')

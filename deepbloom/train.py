@@ -4,7 +4,7 @@
 
 # %% ../nbs/04b_train.ipynb #d5f983ee
 from __future__ import annotations
-import contextlib, difflib, inspect, json, os, pickle, random, time, warnings
+import contextlib, difflib, inspect, json, math, os, pickle, random, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, timm, torchvision
@@ -24,7 +24,7 @@ from fastcore.basics import AttrDict, noop
 from fastcore.foundation import L
 from .data import QUICK, _class_names, check_images, find_flowers, flowers_path, heldout, image_dls, image_items, RGBImage
 from .transfer import LITE0, STRATEGIES, arch_stats, make_learner, fit_transfer, monitor_items
-from .runs import log_run, log_mlflow, check_mlflow, RUNS_FILE
+from .runs import log_run, log_mlflow, check_mlflow, check_new, RUNS_FILE
 from .evaluate import Degrade
 from .unknown import UNKNOWN_REJECT, UNKNOWN_SCORE, hold_out_classes, keep_valid, fit_unknown, open_set_report
 
@@ -207,6 +207,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      weights:str|Path|None=None, # pretrained weights file or folder (see `weights_file`)
                      monitor:int|None=2, # validation photos per class to report on after each epoch (0 or None: all)
                      out:str|Path='models/deepbloom.safetensors', # where the weights are saved (safetensors), the card beside them as .json
+                     overwrite:bool=False, # replace a model already at `out`; the new files take its place only when complete
                      num_workers:int|None=None, # data-loading processes (default: one per core); the numbers of a seed depend on it, so the log records it
                      runs:str|Path|None=None, # the run log to append this run to (lesson 80); default `runs.jsonl` beside `out`
                      resume:bool=False, # continue an interrupted run from its checkpoint (`out` with suffix `.ckpt.pth`), with the same settings
@@ -237,7 +238,8 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
     scored, spec = recipe_score(s, learn, items, unknown)                  # 5. the threshold, then one pass over the held-out photos
     if s.resume: _one_header(history.fname)
     card = recipe_card(s, learn, scored, spec, (t0, tf, t1), ckpt.start, batches, processes)   # 6. what it scored, how it was made
-    save_model(learn, s.out, card); ckpt.fname.unlink(missing_ok=True)     # the weights and the card; finished, so nothing left to resume
+    save_model(learn, s.out, card); Path(history.fname).replace(s.out.with_suffix('.history.csv'))   # weights, card, history: each in place only now
+    ckpt.fname.unlink(missing_ok=True)                                     # finished: nothing left to resume
     recipe_log(s, card)                                                    # 7. the run log
     return card
 
@@ -275,7 +277,7 @@ def _check_args(a):
         if a[k] is not None and not whole(k, 0): raise ValueError(f"{k} must be a whole number ({'0 or None for all' if k == 'monitor' else '0 or more'}), not {a[k]!r}.")
     for k, ok, what in (('lr', lambda v: v > 0, 'above 0'), ('div', lambda v: v > 0, 'above 0'), ('label_smoothing', lambda v: 0 <= v < 1, 'from 0 to below 1'),
                         ('mixup', lambda v: v >= 0, '0 or more'), ('cutmix', lambda v: v >= 0, '0 or more'), ('progressive', lambda v: 0 <= v <= 1, 'from 0 to 1'), ('degrade', lambda v: 0 <= v <= 1, 'from 0 to 1')):
-        if not (isinstance(a[k], (int, float)) and ok(a[k])): raise ValueError(f"{k} must be a number {what}, not {a[k]!r}.")
+        if not (isinstance(a[k], (int, float)) and math.isfinite(a[k]) and ok(a[k])): raise ValueError(f"{k} must be a finite number {what}, not {a[k]!r}.")
     if a['degrade']: Degrade(a['degrade'], a['degrade_kinds'])                    # the kinds, checked by Degrade
     if a['strategy'] not in STRATEGIES: raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {a['strategy']!r}.")
     parse_tta(a['tta'])
@@ -286,6 +288,7 @@ def _check_args(a):
     for f in (out, Path(a['runs'] or out.parent/RUNS_FILE)):
         if f.is_dir(): raise ValueError(f"{f} is a folder: name a file in it instead, e.g. {f/('deepbloom.safetensors' if f == out else RUNS_FILE)}.")
     if out.suffix != '.safetensors': raise ValueError(f"out must name a .safetensors file (the weights; the card goes beside it as .json), e.g. {out.with_suffix('.safetensors')}, not {out}.")
+    check_new([out, out.with_suffix('.json')], a['overwrite'], inputs=[a['weights']])   # a model there is replaced only when asked, and never the weights it starts from
     try: out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise ValueError(f"Cannot create the folder {out.parent} for the model ({e.strerror}): choose another --out.") from None
     if not os.access(out.parent, os.W_OK): raise ValueError(f"Cannot write to {out.parent}: choose another --out.")
@@ -360,8 +363,10 @@ def recipe_files(s:dict, # the run's settings: out, resume
                  vocab:list, # the classes, which a resumed run must share with its checkpoint
                 ) -> tuple: # (fastai's `CSVLogger`, `Checkpoint`): callbacks that write beside `out`
     "The run's files as it trains: the per-epoch history (`.history.csv`) and the checkpoint to resume from (`.ckpt.pth`)"
-    history = CSVLogger(str(s.out.with_suffix('.history.csv').absolute()), append=s.resume)
+    history = CSVLogger(str(_part(s.out.with_suffix('.history.csv')).absolute()), append=s.resume)   # renamed when the model is saved
     return history, Checkpoint(s.out.with_suffix('.ckpt.pth'), {**{k: v for k, v in _settings(s).items() if k != 'tta'}, 'classes': list(vocab)}, s.resume)   # scoring may differ on resume
+
+def _part(f): return f.with_name(f.name + '.part')   # where a file is written before it replaces the old one
 
 def _one_header(fname):
     "A resumed run's history: the resumed part appended its own header; keep the first"
@@ -402,9 +407,10 @@ def save_model(learn:Learner, # a trained classifier whose `DataLoaders` come fr
     "Save `learn`'s weights in safetensors and, beside them, a JSON card with everything `load_model` needs to rebuild it: architecture, classes, preprocessing"
     fname, (item, final, mean, std) = Path(fname), _pipeline(learn)
     card = {**card, 'format': MODEL_FORMAT, 'classes': [str(v) for v in learn.dls.vocab], 'preprocessing': dict(item_size=item, size=final, mean=mean, std=std)}
-    tmp = fname.with_name(fname.name + '.tmp')
-    save_file({k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}, str(tmp))
-    tmp.replace(fname); fname.with_suffix('.json').write_text(json.dumps(card) + '\n')
+    weights, card_file = fname.with_name(fname.name + '.tmp'), fname.with_suffix('.json.tmp')   # both written first: an old model stays whole until then
+    save_file({k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}, str(weights))
+    card_file.write_text(json.dumps(card) + '\n')
+    weights.replace(fname); card_file.replace(fname.with_suffix('.json'))
     return fname
 
 # %% ../nbs/04b_train.ipynb #f44158d1
@@ -533,7 +539,7 @@ def trained_model(out:str|Path='models/deepbloom.safetensors', # where the model
     args['data'] = flowers_path() if args['data'] is None else args['data']
     card_file = Path(out).with_suffix('.json')
     card = json.loads(card_file.read_text()) if card_file.is_file() and Path(out).is_file() else {}
-    if card.get('settings') != _settings(args): train_classifier(**args); card = json.loads(card_file.read_text())
+    if card.get('settings') != _settings(args): train_classifier(**{**args, 'overwrite': True}); card = json.loads(card_file.read_text())   # (a model made with other settings is replaced)
     elif 'unknown' not in card or _stale(card['unknown']): card = _add_unknown(out, card, args)   # a model trained before lesson 06b, or before its current setting: its threshold, fitted now
     return load_model(out), card
 

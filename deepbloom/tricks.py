@@ -42,7 +42,7 @@ def run_tricks(tricks:dict=TRICKS, # name: settings for `train_classifier`, as i
                 r = score_heldout(load_model(b['model']), heldout(image_items(Path(b['data']).expanduser(), b['split'], seed=seed)), seed=seed, **kw)
                 keep = {k: b[k] for k in ('recipe', 'arch', 'strategy', 'size', 'epochs', 'split', 'data', 'n_train', 'model', 'train_seconds')}
                 log_run({**keep, **r, 'name': name, 'seed': seed, 'seconds': round(b['train_seconds'] + r['score_seconds'], 1)}, log)
-            else: train_classifier(**{**kwargs, **kw}, seed=seed, name=name, runs=log, out=models/f'{name}-{seed}.safetensors')
+            else: train_classifier(**{**kwargs, **kw}, seed=seed, name=name, runs=log, out=models/f'{name}-{seed}.safetensors', overwrite=True)   # (a model the log does not know is replaced)
     return read_runs(log)
 
 # %% ../nbs/08_tricks.ipynb #a10d793a
