@@ -18,7 +18,7 @@ from fastai.data.transforms import Normalize
 from fastai.learner import Learner, load_learner
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.metrics import accuracy
-from fastai.torch_core import set_seed, rank_distrib, num_distrib, default_device
+from fastai.torch_core import set_seed, rank_distrib, num_distrib, default_device, get_random_states, set_random_states, no_random
 from fastai.vision.augment import RandomResizedCropGPU
 from fastcore.basics import AttrDict, noop
 from fastcore.foundation import L
@@ -91,8 +91,8 @@ def tta_preds(learn:Learner, # a trained classifier
         (plain, targs), mirrored = learn.get_preds(dl=dl), learn.get_preds(dl=dl, cbs=Mirror())[0]
         return (plain + mirrored) / 2, plain, targs
     if tta:
-        set_seed(seed, reproducible=True)
-        (aug, plain), targs = learn.tta(dl=dl, n=tta, beta=None)
+        with no_random(seed):                                              # seeded, and the caller's random state (and cuDNN's settings) restored after
+            (aug, plain), targs = learn.tta(dl=dl, n=tta, beta=None)
         return torch.lerp(aug, plain, beta), plain, targs
     probs, targs = learn.get_preds(dl=dl)
     return probs, probs, targs
@@ -459,6 +459,13 @@ def _is_safetensors(fname):
     with open(fname, 'rb') as f: head = f.read(9)
     return len(head) == 9 and head[8:] == b'{' and int.from_bytes(head[:8], 'little') < 100_000_000
 
+@contextlib.contextmanager
+def _random_kept():
+    "Whatever runs inside leaves Python's, NumPy's and torch's random states, and cuDNN's settings, as they were"
+    states = get_random_states()
+    try: yield
+    finally: set_random_states(**states)
+
 def _rebuild(fname):
     "The learner a .safetensors file and its card describe: the card's architecture and pipeline, these weights; nothing unpickled"
     card_file = fname.with_suffix('.json')
@@ -485,7 +492,8 @@ def load_model(fname:str|Path, # a model saved by `train_classifier` / `deepbloo
     fname = Path(fname)
     if not fname.is_file(): raise FileNotFoundError(f"No model file at {fname}: give the file deepbloom-train saved (models/deepbloom.safetensors unless --out named another), or train one first.")
     device = default_device()                                              # CUDA or MPS when there is one, else the CPU
-    if _is_safetensors(fname): learn = _rebuild(fname)
+    if _is_safetensors(fname):
+        with _random_kept(): learn = _rebuild(fname)                       # (building the pipeline seeds the generators: the caller's draws must not change)
     elif not trust_pickle: raise ValueError(f"{fname} is not a .safetensors model. If it is a pickled fastai learner (.pkl), opening it can run any code it holds: "
                                             "train again with deepbloom-train (it saves .safetensors), or, only for a file you made or trust, pass trust_pickle=True (--trust-pickle).")
     else:
