@@ -17,9 +17,10 @@ $(BIN)/.installed: settings.ini setup.py
 
 env: $(BIN)/.installed
 
-# Train on Flowers102 (official split) and score the 6,149 test photos; prints one JSON line.
+# Train on Flowers102 (official split) and score the 6,149 test photos; prints one JSON line. A model already at
+# models/deepbloom.safetensors is kept unless asked: make train ARGS=--overwrite
 train: env
-	$(BIN)/deepbloom-train --split official
+	$(BIN)/deepbloom-train --split official $(ARGS)
 
 # Debian's Chromium and ChromeDriver (and an emoji font for the app's title), for lesson 98's test of the app in a real browser;
 # installed with apt-get when missing (as root, or with sudo)
