@@ -96,15 +96,14 @@ def render(proc_nbs, out):
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
     out.mkdir(parents=True, exist_ok=True)
-    for d in ('images',):
-        if (PROC/d).is_dir(): shutil.copytree(PROC/d, out/d, dirs_exist_ok=True)
+    if (PROC/'images').is_dir(): shutil.copytree(PROC/'images', out/'images', dirs_exist_ok=True)   # what the pages show
     pages = {p.name: page_name(p) for p in proc_nbs}
     ex = HTMLExporter(template_name='lab')
     ex.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}, remove_all_outputs_tags={'remove_output'}), enabled=True)
     side = sidebar_html(pages)
     for p in proc_nbs:
         body, _ = ex.from_notebook_node(quarto_like(json.loads(p.read_text())))
-        body = re.sub(r'href="([^"#:]+\.ipynb)(#[^"]*)?"', lambda m: f'href="{pages[m.group(1)] if (NBS/m.group(1)).is_file() and m.group(1) in pages else m.group(1)}{m.group(2) or ""}"', body)   # Quarto links a notebook beside the page by its page
+        body = re.sub(r'href="([^"#:]+\.ipynb)(#[^"]*)?"', lambda m: f'href="{pages.get(m.group(1), m.group(1))}{m.group(2) or ""}"', body)   # Quarto links a notebook beside the page by its page
         (out/pages[p.name]).write_text(re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + side, body, count=1))
     return pages
 
