@@ -4,18 +4,18 @@
 
 # %% ../nbs/07_app.ipynb #227b3918
 from __future__ import annotations
-import contextlib, html, io, json, logging, os, signal, socket, tempfile, threading, warnings
+import contextlib, errno, html, io, ipaddress, json, logging, os, signal, socket, sys, tempfile, threading, warnings
 from pathlib import Path
 import numpy as np
 from PIL import Image
 import ipywidgets as W
 from fastai.learner import Learner
 from fastcore.basics import patch
-from .data import ImageReadError, load_rgb
+from .data import ImageReadError, load_rgb, _open_header
 from .gradcam import learner_cam, cam_overlay
-from .train import load_model, top_classes
+from .train import load_model, read_card, top_classes, _CONTROL
 from .unknown import known_scores, unknown_note
-from .runs import command
+from .runs import command, warning_lines
 
 # %% auto #0
 __all__ = ['STYLE', 'NOTE_ID', 'PAGE_TEMPLATE', 'read_photo', 'explain', 'bars_html', 'model_choices', 'FlowerApp',
@@ -34,12 +34,9 @@ def read_photo(data:bytes|str|Path, # the uploaded file's bytes, or a path
         name, data = Path(data).name, Path(data).read_bytes()
     if len(data) > max_mb * 2**20: raise ImageReadError(f"{name} is {len(data) / 2**20:.0f} MB; photos up to {max_mb:g} MB are accepted.")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', Image.DecompressionBombWarning)      # over Pillow's limit: refused below, by size
-            with Image.open(io.BytesIO(data)) as im: mode, (w, h) = im.mode, im.size
-    except Image.DecompressionBombError: raise ImageReadError(f"{name} is over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels; images up to {max_pixels / 1e6:g} megapixels are accepted: shrink it first.") from None
+        with _open_header(io.BytesIO(data), name, max_pixels) as im: mode = im.mode   # the header only: too many pixels, refused with the image's size
+    except ImageReadError: raise
     except Exception: raise ImageReadError(f"{name} is not an image this app can read: upload a JPEG, PNG, WebP, GIF or TIFF photo.") from None
-    if w * h > max_pixels: raise ImageReadError(f"{name} is {w} × {h} pixels; images up to {max_pixels / 1e6:g} megapixels are accepted: shrink it first.")
     try: im = load_rgb(data)
     except ImageReadError: raise ImageReadError(f"{name} is damaged (the file ends early or is corrupt): upload another copy.") from None
     notes = [f'converted from {mode} to RGB'] if mode != 'RGB' else []
@@ -85,20 +82,26 @@ def bars_html(top:list, # [(class name, probability)], most likely first
     return f'<div class="db-card">{head}{rows}' + (f'<div class="db-note">{html.escape(note)}</div>' if note else '') + '</div>'
 
 # %% ../nbs/07_app.ipynb #b0fe8f9a
+def _label(f, card):
+    "What the app's menu says of a model: its file's name, architecture, image size and score, from its card, with no control characters"
+    acc, say = card.get('accuracy'), lambda v: _CONTROL.sub('', str(v))
+    return f"{say(f.stem)} · {say(card['arch'])} {say(card.get('size', '?'))} px · " + (f"{acc:.1%} on {say(card.get('n_test'))} {say(card.get('split'))} test photos" if acc is not None else 'not scored')
+
 def model_choices(models:str|Path, # a folder of saved models (`*.safetensors`, each with its .json card), or one model file
                  ) -> dict: # label: model path, best accuracy first
-    "The models in a folder (or the one file), labelled with what their cards say"
+    "The models in a folder (or the one file), labelled with what their cards say; in a folder, a model without a readable card is skipped with a warning that names it"
     models, res = Path(models), []
     if not models.exists(): raise FileNotFoundError(f"No model file or folder at {models}: train one with deepbloom-train first (it saves models/deepbloom.safetensors).")
     if models.is_file() and models.suffix != '.safetensors': raise ValueError(f"{models} is not a .safetensors model: the app opens the models deepbloom-train saves.")
     for f in [models] if models.is_file() else sorted(models.glob('*.safetensors')):
-        c = f.with_suffix('.json')
-        try: d = json.loads(c.read_text()) if c.is_file() else {}
-        except json.JSONDecodeError: d = {}
-        acc = d.get('accuracy')
-        label = f"{f.stem} · {d.get('arch', '?')} {d.get('size', '?')} px · {acc:.1%} on {d.get('n_test')} {d.get('split')} test photos" if acc is not None else f'{f.stem} (no card)'
-        res.append((-(acc or -1), label, f))
-    if not res: raise FileNotFoundError(f"No model files (*.safetensors) in {models}: train one with deepbloom-train first.")
+        try:
+            if not f.with_suffix('.json').is_file(): raise FileNotFoundError(f"No card at {f.with_suffix('.json')}: copy each model with its card.")
+            card = read_card(f.with_suffix('.json'))
+        except (OSError, ValueError) as e:
+            if models.is_file(): raise
+            warnings.warn(f"skipped {f.name}: {e}"); continue
+        res.append((-(card.get('accuracy') or -1), _label(f, card), f))
+    if not res: raise FileNotFoundError(f"No usable models (*.safetensors with their .json cards) in {models}: train one with deepbloom-train first.")
     return {label: f for _, label, f in sorted(res, key=lambda o: o[0])}
 
 # %% ../nbs/07_app.ipynb #e4398d32
@@ -235,20 +238,31 @@ def _ctrl_c():
     finally: signal.signal(signal.SIGINT, old)
 
 # %% ../nbs/07_app.ipynb #74dc6d62
+def _listen_address(host:str, port:int) -> tuple:
+    "(the port to serve on, is `host` reachable from other machines?), checked before anything starts: 0 picks a free port"
+    if not 0 <= port <= 65535: raise ValueError(f"--port must be from 1 to 65535 (or 0 for any free port), not {port}.")
+    try: family, *_, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError): raise ValueError(f"Can't find host {host!r}: give an address of this machine, e.g. 127.0.0.1 (this computer only).") from None
+    with socket.socket(family) as s:
+        try: s.bind(addr)
+        except OSError as e: raise ValueError(f"Can't serve on {host}:{port}: " + {errno.EADDRINUSE: f"port {port} is in use; pick another with --port.",
+                                              errno.EADDRNOTAVAIL: f"{host} is not an address of this machine; give one that is, e.g. 127.0.0.1.",
+                                              errno.EACCES: "ports below 1024 need privileges; pick one above 1023 with --port."}.get(e.errno, f"{e.strerror}.")) from None
+        return s.getsockname()[1], not ipaddress.ip_address(addr[0].split('%')[0]).is_loopback
+
 @command('deepbloom-app')
 def serve_app(model:str='models', # a model saved by deepbloom-train (.safetensors, its .json card beside it), or a folder of them: the page offers each
-              port:int=8866, # the port to serve on
+              port:int=8866, # the port to serve on (0: any free one; the address printed says which)
               host:str='127.0.0.1', # the address to listen on: 127.0.0.1 for this computer only, 0.0.0.0 for every network it is on
               max_mb:float=25, # the largest upload (all photos picked at once), in MB
               idle_minutes:float=10, # a page's kernel (and its copy of the model) is shut down this long after the page was closed
              ):
     "Serve the flower app as a web page with Voilà until Ctrl-C: the code hidden, one Jupyter kernel per open page"
-    choices = model_choices(model)
+    with warning_lines('deepbloom-app'): choices = model_choices(model)   # a model with a bad card: one line, and the others served
     if not max_mb > 0: raise ValueError(f"--max-mb must be more than 0, not {max_mb}.")
     if not idle_minutes > 0: raise ValueError(f"--idle-minutes must be more than 0, not {idle_minutes}.")
-    with socket.socket() as s:
-        try: s.bind((host, port))
-        except OSError as e: raise ValueError(f"Can't serve on {host}:{port} ({e.strerror}): pick another port with --port.") from None
+    port, public = _listen_address(host, port)
+    if public: print(f"deepbloom-app: warning: {host} is not a loopback address: anyone who can reach this machine on port {port} can use the page. --host 127.0.0.1 keeps it to this computer.", file=sys.stderr)
     try: from voila.app import Voila
     except ImportError: raise ImportError("deepbloom-app serves the page with Voilà, which is not installed: pip install 'deepbloom[app]'") from None
     with _page_folder({k: Path(v).resolve() for k, v in choices.items()}, max_mb) as nb, _ctrl_c():

@@ -12,7 +12,7 @@ from PIL import Image
 from fastai.learner import Learner
 from .data import ImageReadError, load_rgb
 from .transfer import LITE0
-from .train import train_classifier, load_model, predict_probs, parse_tta, top_classes
+from .train import train_classifier, load_model, predict_probs, parse_tta, top_classes, check_whole
 from .unknown import known_scores, unknown_note
 from .gradcam import learner_cam, cam_overlay
 from .deploy import OnnxClassifier
@@ -80,19 +80,36 @@ def predict(images:list, # image files to classify
             tta:str='0', # test-time augmentation: N random augmented passes averaged in, or 'flip' for the mirror image (0: off)
             unknown:bool=True, # say "not one of the N flowers it knows" for a photo below the threshold in the model's card (lesson 06b); --no-unknown always names a flower
             trust_pickle:bool=False, # also open a pickled fastai learner (.pkl). WARNING: opening a pickle can run any code it holds; only for files you made or trust
+            bs:int=64, # photos read and predicted at a time: memory grows with it, not with the number of IMAGES
            ):
     "Name the flowers in IMAGES: the top-k classes with their probabilities. A photo that cannot be read is reported in its place (exit status 1); the others are still predicted"
     cams, tta = _cam_paths(cam, len(images)) if cam else [None] * len(images), parse_tta(tta)   # a bad name or setting is refused before any photo is scored
     if cam: check_new(cams, overwrite, inputs=[*images, model])            # a photo, or an overlay from before, is never written over unasked
-    if not topk >= 1: raise ValueError(f"--topk must be at least 1, not {topk}.")
+    for k, v in dict(topk=topk, bs=bs).items(): check_whole(f'--{k}', v, 1)
     onnx = Path(model).suffix.lower() == '.onnx'
     if onnx and cam: raise ValueError("--cam needs the deepbloom-train model (.safetensors): an ONNX file cannot give the gradients Grad-CAM uses.")
     if onnx and tta: raise ValueError("--tta needs the deepbloom-train model (.safetensors): the ONNX classifier makes one plain pass.")
     clf = OnnxClassifier(model) if onnx else load_model(model, trust_pickle)   # (a missing or unsafe model file: before any photo is read)
+    card = clf.card if onnx else getattr(clf, 'card', {})
+    spec = card.get('unknown') if unknown else None
+    if unknown and not spec: print(f"deepbloom-predict: {model}'s card has no threshold for photos of other things ({_why_no_threshold(card)}): every photo gets a flower's name.", file=sys.stderr)
+    n_bad = 0
+    for i in range(0, len(images), bs):                                    # a batch at a time: read, predicted, printed, let go
+        n_bad += _predict_batch(clf, images[i:i + bs], cams[i:i + bs], onnx, tta, spec, topk, json_lines)
+    if n_bad:
+        print(f"deepbloom-predict: {n_bad} of {len(images)} photos could not be read (see above); the others were predicted.", file=sys.stderr); sys.exit(1)
+
+def _why_no_threshold(card):
+    "Why a model's card has no \"not a flower it knows\" threshold, and what would give it one (lesson 06b)"
+    return {'folder': "a model trained on a folder of classes keeps no photos apart to fit one on",
+            'random': "on split random the validation photos are the test photos, so none are left to fit one on: split official has both",
+            'trainval': "on split trainval every validation photo trains; --valid_per_class 5 keeps some back to fit one on",
+           }.get(card.get('split'), "the model was made without one: train it again with deepbloom-train on split official")
+
+def _predict_batch(clf, images, cams, onnx, tta, spec, topk, json_lines):
+    "Read, predict and print one batch of `images` (saving their overlays if `cams`): returns how many could not be read"
     photos = _read_photos(images)
     ok = [p for p in photos if not isinstance(p, Exception)]
-    spec = (clf.unknown if onnx else getattr(clf, 'card', {}).get('unknown')) if unknown else None
-    if unknown and not spec: print(f"deepbloom-predict: {model}'s card has no threshold for photos of other things (it was trained before lesson 06b, or without validation photos: on split trainval, --valid_per_class 5 keeps some back, lesson 06b): every photo gets a flower's name.", file=sys.stderr)
     with contextlib.redirect_stdout(sys.stderr):
         if not ok: probs = plain = None
         elif onnx: plain = torch.from_numpy(clf.logits(ok)); probs = plain.softmax(1)   # one plain pass
@@ -101,10 +118,8 @@ def predict(images:list, # image files to classify
             if c and not isinstance(p, Exception): _save_cam(clf, p, c)
     vocab = clf.vocab if onnx else clf.dls.vocab
     preds = iter(zip(top_classes(probs, vocab, topk), *known_scores(plain, spec)) if ok else [])
-    n_bad = 0
     for img, p, c in zip(images, photos, cams):
         if isinstance(p, Exception):
-            n_bad += 1
             if json_lines: print(json.dumps(dict(image=str(img), error=str(p))))
             else: print(img, f'  error: {p}', sep='\n')
             continue
@@ -113,8 +128,8 @@ def predict(images:list, # image files to classify
         if json_lines: print(json.dumps(dict(image=str(img), **judged, top=[dict(name=n, prob=p) for n, p in top], **({'cam': str(c)} if c else {}))))
         else: print(img, *([] if known else [f'  not one of the {len(vocab)} flowers this model knows ({unknown_note(float(score), spec)}); the closest:']),
                     *[f'  {p:6.1%}  {n}' for n, p in top], *([f'  Grad-CAM overlay: {c}'] if c else []), sep='\n')
-    if n_bad:
-        print(f"deepbloom-predict: {n_bad} of {len(images)} photos could not be read (see above); the others were predicted.", file=sys.stderr); sys.exit(1)
+    sys.stdout.flush()
+    return len(photos) - len(ok)
 
 # %% ../nbs/90_cli.ipynb #e6910161
 def reference_pairs(log:str|Path, # a log like lesson 90's `results/90_cli_train.jsonl`: each deepbloom-train record followed by the reference recipe's

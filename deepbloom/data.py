@@ -26,8 +26,8 @@ from fastai.vision.data import ImageBlock
 __all__ = ['FLOWERS_ENV', 'FLOWERS_FILES', 'FLOWERS_URL', 'FLOWERS_MD5', 'MIRROR_ENV', 'FLOWER_NAMES', 'SYNTHETIC_SPECIES',
            'QUICK', 'find_flowers', 'flowers_source', 'download_flowers', 'flowers_path', 'stratified_split',
            'flowers_items', 'plot_counts', 'folder_items', 'image_items', 'heldout', 'make_synthetic',
-           'make_synthetic_flowers102', 'make_mirror', 'ImageReadError', 'load_rgb', 'check_images', 'RGBImage',
-           'image_dls', 'shrink_images']
+           'make_synthetic_flowers102', 'make_mirror', 'hold_out_classes', 'keep_valid', 'ImageReadError', 'load_rgb',
+           'check_images', 'RGBImage', 'image_dls', 'shrink_images']
 
 # %% ../nbs/01_data.ipynb #0422818a
 FLOWERS_ENV = 'DEEPBLOOM_DATA'  # environment variable naming a local Flowers102 folder
@@ -289,6 +289,31 @@ def make_mirror(src:str|Path, # a Flowers102 folder, e.g. a smaller copy from `s
     for f in ('imagelabels.mat', 'setid.mat'): shutil.copy2(src/f, dest/f)
     return url.rstrip('/') + '/ ' + ' '.join(f'{f}={_md5(dest/f)}' for f in FLOWERS_MD5)
 
+# %% ../nbs/01_data.ipynb #4066ec46
+def hold_out_classes(items:pd.DataFrame, # an items table with a test part (Flowers102's official or trainval split)
+                     n:int, # how many classes to keep out of training
+                     seed:int=42, # which classes: drawn with this seed
+                    ) -> tuple: # (the other classes' items, the held-out classes' test photos)
+    "Keep `n` classes, drawn with `seed`, out of training: their test photos are photos of flowers the model has never seen"
+    if not n: return items, items.iloc[:0]
+    classes = np.sort(items.label.unique())
+    if not 0 < n < len(classes) - 1: raise ValueError(f"unknown_classes must be from 0 to {len(classes) - 2} (the model needs at least 2 classes to learn), not {n}.")
+    gone = items.label.isin(np.random.default_rng(seed).choice(classes, n, replace=False))
+    return items[~gone], items[gone & items.set.eq('test')]
+
+def keep_valid(items:pd.DataFrame, # an items table with training photos (e.g. Flowers102's trainval split)
+               n:int, # training photos of each class to keep back
+               seed:int=42, # which photos: drawn with this seed
+              ) -> pd.DataFrame: # `items`, with `n` photos of each class moved from its `train` part to its `valid` part
+    "Keep `n` training photos of each class, drawn with `seed`, back for validation: photos to fit the card's temperature and threshold on when a split keeps none apart (`trainval`)"
+    if not n: return items
+    train = items[items.set == 'train']
+    counts = train.groupby('name').size()
+    if counts.min() <= n: raise ValueError(f"valid_per_class must leave each class at least one training photo: {counts.idxmin()} has {counts.min()}. Keep back fewer than {counts.min()} per class.")
+    items = items.copy()
+    items.loc[train.groupby('label', group_keys=False).sample(n, random_state=seed).index, 'set'] = 'valid'
+    return items
+
 # %% ../nbs/01_data.ipynb #23d1856f
 class ImageReadError(ValueError):
     "An image file that is missing, corrupt, not an image, or too big to open safely"
@@ -298,8 +323,9 @@ def _to_8bit(im):
     top = 65535 if im.mode.startswith('I;16') or a.max() > 255 else 1 if im.mode == 'F' and a.max() <= 1 else 255
     return Image.fromarray(np.clip(a * 255 / top, 0, 255).astype(np.uint8))
 
-def _too_big(name, w, h):
-    "The error for an image over Pillow's decompression-bomb limit: its size, the limit, what to do"
+def _too_big(name, w, h, lim=None):
+    "The error for an image over `lim` pixels (default: Pillow's decompression-bomb limit): its size, the limit, what to do"
+    if lim and lim != Image.MAX_IMAGE_PIXELS: return ImageReadError(f"{name} is {w:,} × {h:,} pixels ({w*h/1e6:,.1f} megapixels); images up to {lim/1e6:g} megapixels are accepted: shrink it first.")
     lim = Image.MAX_IMAGE_PIXELS
     return ImageReadError(f"{name} is {w:,} × {h:,} pixels ({w*h/1e6:,.1f} megapixels), over Pillow's limit of {lim/1e6:,.1f} megapixels against decompression bombs "
                           f"(PIL.Image.MAX_IMAGE_PIXELS = {lim:,}). Shrink it, or, if you trust the file, raise the limit first: PIL.Image.MAX_IMAGE_PIXELS = {w*h:_}")
@@ -313,13 +339,14 @@ def _bomb_size(src):
             try: fp.seek(0); return factory(fp, '').size
             except Exception: pass
 
-def _open_header(src, name):
-    "`Image.open(src)` (the header only), refusing an image over `Image.MAX_IMAGE_PIXELS` with `_too_big`, never with Pillow's warning"
+def _open_header(src, name, max_pixels=None):
+    "`Image.open(src)` (the header only), refusing an image over `max_pixels` (default: `Image.MAX_IMAGE_PIXELS`) with `_too_big`, which gives its size, never with Pillow's warning"
+    lim = max_pixels or Image.MAX_IMAGE_PIXELS
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore', Image.DecompressionBombWarning)   # Pillow warns above the limit and raises above twice it: we refuse both
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)   # Pillow warns above its limit and raises above twice it: we refuse both
         try: im = Image.open(src)
-        except Image.DecompressionBombError: raise _too_big(name, *_bomb_size(src)) from None
-    if Image.MAX_IMAGE_PIXELS and im.width * im.height > Image.MAX_IMAGE_PIXELS: im.close(); raise _too_big(name, *im.size)
+        except Image.DecompressionBombError: raise _too_big(name, *_bomb_size(src), lim) from None
+    if lim and im.width * im.height > lim: im.close(); raise _too_big(name, *im.size, lim)
     return im
 
 # %% ../nbs/01_data.ipynb #11a37bce

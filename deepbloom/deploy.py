@@ -12,7 +12,7 @@ from PIL import Image
 from fastai.learner import Learner
 from fastai.data.transforms import Normalize
 from .data import load_rgb
-from .train import load_model, top_classes, _check_topk, _pipeline
+from .train import CARD_FIELDS, load_model, top_classes, check_card, parse_card_json, _check_topk, _pipeline
 
 # %% auto #0
 __all__ = ['export_onnx', 'OnnxClassifier', 'export']
@@ -72,6 +72,15 @@ def _bilinear(a, h, w):
     return (top * (1 - wy) + bot * wy).astype(np.float32)
 
 # %% ../nbs/81_deploy.ipynb #7a8e5e3a
+def _onnx_card(meta, fname, n_out):
+    "The model card an ONNX file's metadata holds (classes, preprocessing, threshold), checked by `check_card`, its classes matching the network's outputs"
+    where = f"{fname}'s metadata"
+    field = lambda k, default=None: parse_card_json(meta[k], f"{where} ({k})") if k in meta else default
+    card = check_card(dict(classes=field('vocab'), preprocessing={k: field(k) for k in ('item_size', 'size', 'mean', 'std')}, unknown=field('unknown')), where,
+                      [f for f in CARD_FIELDS if f != 'arch'])
+    if isinstance(n_out, int) and n_out != len(card['classes']): raise ValueError(f"{where} names {len(card['classes'])} classes but the network has {n_out} outputs: export the model again.")
+    return card
+
 class OnnxClassifier:
     "A flower classifier from an ONNX file written by `export_onnx`, computed with onnxruntime, PIL and NumPy"
     def __init__(self, fname:str|Path, # an .onnx file from `export_onnx` / `deepbloom-export`
@@ -87,10 +96,10 @@ class OnnxClassifier:
         except Exception as e: raise ValueError(f"{fname} is not an ONNX model onnxruntime can load ({type(e).__name__}): export it again with deepbloom-export.") from None
         meta = self.sess.get_modelmeta().custom_metadata_map
         if meta.get('producer') != 'deepbloom': raise ValueError(f"{fname} is an ONNX model, but not one exported by deepbloom (no class names or preprocessing in it).")
-        self.vocab = json.loads(meta['vocab'])
-        self.item_size, self.size = json.loads(meta['item_size']), json.loads(meta['size'])
-        self.mean, self.std = (np.array(json.loads(meta[k]), np.float32)[:, None, None] for k in ('mean', 'std'))
-        self.unknown = json.loads(meta.get('unknown', 'null'))                 # the model card's threshold for "not a flower it knows" (lesson 06b), or None
+        card = self.card = _onnx_card(meta, fname, self.sess.get_outputs()[0].shape[-1])   # checked as a model card is (`read_card`)
+        self.vocab, (self.item_size, self.size) = card['classes'], (card['preprocessing'][k] for k in ('item_size', 'size'))
+        self.mean, self.std = (np.array(card['preprocessing'][k], np.float32)[:, None, None] for k in ('mean', 'std'))
+        self.unknown = card['unknown']                                          # the model card's threshold for "not a flower it knows" (lesson 06b), or None
 
     def preprocess(self, img) -> np.ndarray: # (3, height, width) float32, normalised
         "One photo (path, bytes or PIL image) as the network's input, prepared as fastai's test pipeline does"

@@ -15,7 +15,7 @@ from . import __version__
 # %% auto #0
 __all__ = ['RUNS_FILE', 'TABLE_COLS', 'MLFLOW_METRICS', 'COMMAND_ERRORS', 'git_commit', 'run_env', 'portable', 'log_run',
            'read_runs', 'md_table', 'runs_table', 'log_mlflow', 'check_mlflow', 'command', 'run_command', 'check_new',
-           'show_runs']
+           'warning_lines', 'show_runs']
 
 # %% ../nbs/80_runs.ipynb #5db9d7a2
 RUNS_FILE = 'runs.jsonl'  # the run log's file name: `deepbloom-train` keeps it beside the model it saves
@@ -140,19 +140,30 @@ def log_mlflow(record:dict, # a run record (`log_run` returns one)
     try: import mlflow
     except ImportError: raise ImportError("MLflow logging needs MLflow: pip install 'deepbloom[mlflow]' (or mlflow), or run without --mlflow.") from None
     uri = _mlflow_uri(uri)
-    if uri.startswith('file:'): os.environ.setdefault('MLFLOW_ALLOW_FILE_STORE', 'true')   # a local folder: MLflow 3's file store, opted in to
-    os.environ.setdefault('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '0'); os.environ.setdefault('MLFLOW_HTTP_REQUEST_TIMEOUT', '10')  # a server gone: an error in seconds
-    mlflow.set_tracking_uri(uri); mlflow.set_experiment(experiment)
+    env = dict(MLFLOW_HTTP_REQUEST_MAX_RETRIES='0', MLFLOW_HTTP_REQUEST_TIMEOUT='10',            # a server gone: an error in seconds
+               **({'MLFLOW_ALLOW_FILE_STORE': 'true'} if uri.startswith('file:') else {}))       # a local folder: MLflow 3's file store, opted in to
     metrics = {k: record[k] for k in MLFLOW_METRICS if isinstance(record.get(k), (int, float))}
     params = {k: str(v)[:500] for k, v in record.items() if k not in metrics and v is not None}
-    with mlflow.start_run(run_name=record.get('name') or record.get('recipe')) as run:
-        mlflow.log_params(params); mlflow.log_metrics(metrics)
-        for f in map(Path, files):
-            mlflow.log_artifact(str(f))
-            if f.name.endswith('.history.csv'):
-                for r in pd.read_csv(f).to_dict('records'):
-                    mlflow.log_metrics({f'epoch_{k}': v for k, v in r.items() if k not in ('epoch', 'time')}, step=int(r['epoch']))
+    with _environ(**env):                                                                    # (the caller's environment, put back afterwards)
+        mlflow.set_tracking_uri(uri); mlflow.set_experiment(experiment)
+        with mlflow.start_run(run_name=record.get('name') or record.get('recipe')) as run:
+            mlflow.log_params(params); mlflow.log_metrics(metrics)
+            for f in map(Path, files):
+                mlflow.log_artifact(str(f))
+                if f.name.endswith('.history.csv'):
+                    for r in pd.read_csv(f).to_dict('records'):
+                        mlflow.log_metrics({f'epoch_{k}': v for k, v in r.items() if k not in ('epoch', 'time')}, step=int(r['epoch']))
     return run.info.run_id
+
+@contextlib.contextmanager
+def _environ(**defaults):
+    "Inside, each of these environment variables is set unless it already is; afterwards the environment is as it was (MLflow sets some of its own too)"
+    old = dict(os.environ)
+    for k, v in defaults.items(): os.environ.setdefault(k, v)
+    try: yield
+    finally:
+        for k in set(os.environ) - set(old): del os.environ[k]
+        os.environ.update(old)
 
 # %% ../nbs/80_runs.ipynb #da612c14
 def check_mlflow(uri:str|None=None, # tracking URI; default `$MLFLOW_TRACKING_URI`, else the folder `mlruns`
@@ -176,12 +187,20 @@ def _kind(prm):
     ks = [k.strip() for k in a.split('|') if k.strip() != 'None']
     return ks[0] if len(ks) == 1 and ks[0] in ('bool', 'int', 'float') else 'str'
 
+def _reader(prm, kind):
+    "The function argparse converts a value with: `int` or `float`, which also take 'None' when the annotation allows None"
+    conv = {'int': int, 'float': float}.get(kind, str)
+    if conv is str or 'None' not in str(prm.annotation): return conv
+    def read(s): return None if s.strip().lower() == 'none' else conv(s)
+    read.__name__ = conv.__name__                                               # (argparse names it in "invalid int value")
+    return read
+
 def command(prog:str|None=None, # the console script's name, which its help and its errors show; default: the running script's
             like=None, # a function whose parameters (and docments) the command's options are, passed to `f` as keywords; default: `f`'s own
             drop:tuple=(), # parameters of `like` that are not options (e.g. callbacks)
             **positional:str, # parameter name: its `nargs` ('?', '*' or '+'), for each parameter given without an option name
            ):
-    "Decorator: `f.main()` runs `f` as a console script: each parameter an option (`--a_b` or `--a-b`; a flag, or `--x`/`--no-x` for one that defaults to True) with its docment as help; any of `COMMAND_ERRORS` is one line on stderr and exit status 2, like a mistyped option"
+    "Decorator: `f.main()` runs `f` as a console script: each parameter an option (`--a_b` or `--a-b`; a flag, or `--x`/`--no-x` for one that defaults to True) with its docment as help; any of `COMMAND_ERRORS` is one line on stderr and exit status 2, like a mistyped option; any other error one line and status 1 (its traceback with `--debug`)"
     def deco(f):
         docs, sig = docments(like or f), inspect.signature(like or f)
         def main(argv:list|None=None): # the arguments; default: the command line's
@@ -192,13 +211,23 @@ def command(prog:str|None=None, # the console script's name, which its help and 
                 if name in positional: p.add_argument(name, nargs=positional[name], **kw); continue
                 flags = list(dict.fromkeys([f'--{name}', f'--{name.replace("_", "-")}']))
                 if kind == 'bool': p.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction if prm.default is True else 'store_true', **kw)
-                else: p.add_argument(*flags, dest=name, type={'int': int, 'float': float}.get(kind, str), required=prm.default is prm.empty, **kw)
-            args = vars(p.parse_args(argv))
+                else: p.add_argument(*flags, dest=name, type=_reader(prm, kind), required=prm.default is prm.empty, **kw)
+            p.add_argument('--debug', action='store_true', help='on an error, show the traceback too (for a bug report)')
+            args = vars(p.parse_args(argv)); debug = args.pop('debug')
             try: f(**args)
-            except COMMAND_ERRORS as e: p.exit(2, f'{p.prog}: error: {e}\n')   # no traceback: the message says what to do
+            except (KeyboardInterrupt, Exception) as e:
+                if debug: raise
+                p.exit(*_one_line(p.prog, e))                                  # no traceback: one line, which says what to do
         f.main, f.defaults = main, {k: p.default for k, p in sig.parameters.items() if k not in drop and k not in positional}   # (`defaults`: each option's)
         return f
     return deco
+
+def _one_line(prog, e):
+    "(exit status, message) of a command that raised `e`: 2 and the message for a mistake its user can fix, 130 for Ctrl-C, else 1 and the first line of what went wrong"
+    if isinstance(e, KeyboardInterrupt): return 130, f'{prog}: interrupted\n'
+    if isinstance(e, COMMAND_ERRORS): return 2, f'{prog}: error: {e}\n'             # (written for its user: all of it, a list of bad photos too)
+    said = (str(e).strip().splitlines() or [''])[0][:400]
+    return 1, f'{prog}: error: {type(e).__name__}: {said} (run again with --debug to see where it came from)\n'
 
 # %% ../nbs/80_runs.ipynb #97f963b3
 def run_command(f, # a function made into a command by `command`
@@ -216,14 +245,28 @@ def check_new(paths:list, # the files a command is about to write
               overwrite:bool=False, # may files that exist be replaced (the command's `--overwrite`)?
               inputs:list=(), # the files the same command reads: never written over, even with `overwrite`
              ) -> list: # `paths`, as `Path`s
-    "Refuse, before any work, to write over one of the command's own inputs, or over a file that exists unless `overwrite`"
+    "Refuse, before any work, to write over one of the command's own inputs, over a file that exists unless `overwrite`, or into a folder that cannot be made or written to"
     ins = {Path(p).expanduser().resolve() for p in inputs if p is not None}
     for p in map(Path, paths):
         if p.expanduser().resolve() in ins: raise ValueError(f"{p} is also an input of this command: name another file to write to.")
+        if p.is_dir(): raise ValueError(f"{p} is a folder: name a file in it instead.")
         if p.exists() and not overwrite: raise FileExistsError(f"{p} exists: pass --overwrite to replace it, or name another file.")
+        try: p.parent.mkdir(parents=True, exist_ok=True)                  # (the folder is needed anyway, and making it is the one sure test)
+        except OSError as e: raise ValueError(f"Cannot make the folder {p.parent} for {p.name} ({e.strerror}): name a file in a folder you can write to.") from None
+        if not os.access(p.parent, os.W_OK): raise ValueError(f"Cannot write to the folder {p.parent}: name a file in a folder you can write to.")
     return [Path(p) for p in paths]
 
 # %% ../nbs/80_runs.ipynb #2a07a814
+@contextlib.contextmanager
+def warning_lines(prog:str, # the command's name, which starts each line
+                 ):
+    "Inside, each Python warning is caught and printed as one line on stderr, `prog: warning: ...` (no file name, no line of source)"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        try: yield
+        finally:
+            for w in caught: print(f"{prog}: warning: {w.message}", file=sys.stderr)
+
 @command('deepbloom-runs', path='?')
 def show_runs(path:str=f'models/{RUNS_FILE}', # the run log
               query:str=None, # pandas query, e.g. "split == 'official'"
@@ -232,9 +275,6 @@ def show_runs(path:str=f'models/{RUNS_FILE}', # the run log
               cols:str=None, # comma-separated columns (default: those of `TABLE_COLS` that the log has)
              ):
     "Print the run log as a markdown table"
-    with warnings.catch_warnings(record=True) as skipped:                                    # a skipped line: one line on stderr
-        warnings.simplefilter('always')
-        try: table = runs_table(path, query, sort, best_by, [c.strip() for c in cols.split(',')] if cols else None)   # a bad query: `command` says so
-        finally:
-            for w in skipped: print(f"deepbloom-runs: warning: {w.message}", file=sys.stderr)
+    with warning_lines('deepbloom-runs'):                                                  # a skipped line: one line on stderr
+        table = runs_table(path, query, sort, best_by, [c.strip() for c in cols.split(',')] if cols else None)   # a bad query: `command` says so
     print(table)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04b_train.ipynb #d5f983ee
 from __future__ import annotations
-import contextlib, difflib, inspect, json, math, os, pickle, random, time, warnings
+import contextlib, difflib, inspect, json, math, os, pickle, random, re, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, timm, torchvision
@@ -22,17 +22,18 @@ from fastai.torch_core import set_seed, rank_distrib, num_distrib, default_devic
 from fastai.vision.augment import RandomResizedCropGPU
 from fastcore.basics import AttrDict, noop
 from fastcore.foundation import L
-from .data import QUICK, _class_names, check_images, find_flowers, flowers_path, heldout, image_dls, image_items, RGBImage
-from .transfer import LITE0, STRATEGIES, arch_stats, make_learner, fit_transfer, monitor_items
+from .data import QUICK, _class_names, check_images, find_flowers, flowers_path, heldout, hold_out_classes, image_dls, image_items, keep_valid, RGBImage
+from .transfer import LITE0, STRATEGIES, TORCHVISION_ARCHS, arch_stats, make_learner, fit_transfer, monitor_items, _load_plain
 from .runs import log_run, log_mlflow, check_mlflow, check_new, RUNS_FILE
 from .evaluate import Degrade
-from .unknown import UNKNOWN_REJECT, UNKNOWN_SCORE, hold_out_classes, keep_valid, fit_unknown, open_set_report
+from .unknown import CARD_SCORES, UNKNOWN_REJECT, UNKNOWN_SCORE, fit_unknown, open_set_report
 
 # %% auto #0
-__all__ = ['MODEL_FORMAT', 'class_weights', 'ProgressiveResize', 'Mirror', 'parse_tta', 'tta_preds', 'score_heldout',
-           'data_parallel', 'Checkpoint', 'train_classifier', 'check_arch', 'recipe_settings', 'recipe_items',
-           'recipe_dls', 'recipe_learner', 'recipe_tricks', 'recipe_fit', 'recipe_files', 'recipe_score', 'save_model',
-           'recipe_card', 'recipe_log', 'load_model', 'top_classes', 'predict_probs', 'predict_images', 'trained_model',
+__all__ = ['MODEL_FORMAT', 'CARD_BYTES', 'MAX_SIDE', 'CARD_FIELDS', 'class_weights', 'ProgressiveResize', 'Mirror', 'parse_tta',
+           'tta_preds', 'score_heldout', 'data_parallel', 'Checkpoint', 'train_classifier', 'check_whole', 'check_arch',
+           'recipe_settings', 'recipe_items', 'recipe_dls', 'recipe_learner', 'recipe_tricks', 'recipe_fit',
+           'recipe_files', 'recipe_score', 'save_model', 'recipe_card', 'recipe_log', 'parse_card_json', 'check_card',
+           'read_card', 'load_model', 'top_classes', 'predict_probs', 'predict_images', 'trained_model',
            'flowers_model']
 
 # %% ../nbs/04b_train.ipynb #2a74741c
@@ -70,7 +71,9 @@ class Mirror(Callback):
     "Flip every batch left to right: passed to `get_preds`, it scores the mirror image of each photo"
     def before_batch(self): self.learn.xb = (self.x.flip(-1),)
 
-def _tta_ok(tta): return tta == 'flip' or isinstance(tta, int) and not isinstance(tta, bool) and tta >= 0
+def _whole(v, lo=0): return isinstance(v, int) and not isinstance(v, bool) and v >= lo   # a whole number of at least `lo` (True is not 1)
+
+def _tta_ok(tta): return tta == 'flip' or _whole(tta)
 
 def parse_tta(s:str|int, # as typed after `--tta`: 'N' random passes, 'flip', or '0' for none
              ) -> int|str: # the `tta` setting `tta_preds` takes
@@ -159,19 +162,21 @@ class Checkpoint(Callback):
     def _read(self):
         "The checkpoint's contents, read without unpickling any object (`weights_only=True`), or an error naming the file"
         if not self.fname.is_file(): raise FileNotFoundError(f"No checkpoint at {self.fname}: there is no interrupted run to resume; run without --resume.")
-        try: st = torch.load(self.fname, weights_only=True, map_location='cpu')
-        except pickle.UnpicklingError: st = 'it holds Python objects, which are refused: unpickling them could run code'
-        except Exception as e: st = f'{type(e).__name__}: {str(e)[:150]}'
-        if not isinstance(st, dict) or not {'model', 'opt', 'epoch', 'config', 'random', 'numpy', 'torch', 'dl'} <= set(st):
-            why = st if isinstance(st, str) else 'not a deepbloom checkpoint'
-            raise ValueError(f"{self.fname} cannot be read as a checkpoint ({why}). It is damaged or is another kind of file: delete it and train afresh, without --resume.")
+        st, why = _load_plain(self.fname)
+        if not why and not (isinstance(st, dict) and {'model', 'opt', 'epoch', 'config', 'random', 'numpy', 'torch', 'dl'} <= set(st)): why = 'not a deepbloom checkpoint'
+        if why: raise ValueError(f"{self.fname} cannot be read as a checkpoint ({why}). It is damaged or is another kind of file: delete it and train afresh, without --resume.")
+        return st
+
+    def check(self):
+        "Before the fit (`recipe_files` calls it): the checkpoint, read and compared with this run's settings, so a mistake is an error now, not inside fastai's fit"
+        st = self.state = self._read()
+        diff = [_differ(k, v, self.config.get(k)) for k, v in st['config'].items() if self.config.get(k) != v]
+        if diff: raise ValueError(f"{self.fname} was saved by a run with other settings or data ({'; '.join(diff)}): resume with the same settings, or start afresh.")
         return st
 
     def before_fit(self):
         if not self.resume: return
-        st = self._read()
-        diff = [_differ(k, v, self.config.get(k)) for k, v in st['config'].items() if self.config.get(k) != v]
-        if diff: raise ValueError(f"{self.fname} was saved by a run with other settings or data ({'; '.join(diff)}): resume with the same settings, or start afresh.")
+        st = getattr(self, 'state', None) or self.check()
         try: self.learn.model.load_state_dict(st['model'])
         except RuntimeError as e: raise ValueError(f"{self.fname} holds weights of another model ({str(e).splitlines()[0][:200]}): start afresh, without --resume.") from None
         self.learn.opt.load_state_dict({**st['opt'], 'hypers': L(st['opt']['hypers'])})
@@ -243,14 +248,22 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
     recipe_log(s, card)                                                    # 7. the run log
     return card
 
-# %% ../nbs/04b_train.ipynb #3e966cda
-_TORCHVISION = ('resnet', 'vgg', 'densenet', 'squeezenet', 'alexnet')   # names `make_learner` takes from torchvision; the rest from timm
+# %% ../nbs/04b_train.ipynb #cbf639ba
+def check_whole(name:str, # the setting, as its error names it
+                v, # its value
+                lo:int=0, # the least it may be
+                note:str='', # what the error adds after its value, e.g. why `lo`
+               ) -> int: # `v`
+    "`v` if it is a whole number of at least `lo`, else a `ValueError` that names the setting: every count the course takes is checked this way"
+    if not _whole(v, lo): raise ValueError(f"{name} must be a whole number of at least {lo}, not {v!r}{note}.")
+    return v
 
+# %% ../nbs/04b_train.ipynb #3e966cda
 def check_arch(arch:str, # an architecture name for `make_learner`
               ) -> str: # `arch`
     "`arch`, if torchvision or timm knows it; else a `ValueError` that suggests the nearest names"
     tv = torchvision.models.list_models(module=torchvision.models)
-    if arch in tv if arch.startswith(_TORCHVISION) else timm.is_model(arch): return arch
+    if arch in tv if arch.startswith(TORCHVISION_ARCHS) else timm.is_model(arch): return arch
     near = difflib.get_close_matches(arch, list(dict.fromkeys(tv + timm.list_models())), n=3, cutoff=0.6)
     raise ValueError(f"Unknown architecture {arch!r}" + (f": did you mean {' or '.join(near)}?" if near else '.') + " Give a torchvision name (e.g. resnet34) or a timm name (timm.list_models()).")
 
@@ -262,38 +275,50 @@ def _split(data, split):
     if split in (None, 'random'): return 'random'
     raise ValueError(f"{data} is a folder of class folders, split stratified 80/20 into training and validation photos; split {split!r} is one of Flowers102's. Leave the split out.")
 
-def _check_args(a):
-    "Every argument of `train_classifier`, checked before any photo is read: a mistake costs seconds, not a training run. Returns the split"
-    whole = lambda k, lo=1: isinstance(a[k], int) and not isinstance(a[k], bool) and a[k] >= lo
-    for k, lo in dict(epochs=1, size=32, bs=1, seed=0).items():
-        if not whole(k, lo): raise ValueError(f"{k} must be a whole number of at least {lo}, not {a[k]!r}" + (' (the network shrinks its input 32 times).' if k == 'size' else '.'))
-    for k in ('unknown_classes', 'valid_per_class'):
-        if not whole(k, 0): raise ValueError(f"{k} must be a whole number (0 for none), not {a[k]!r}.")
-    if a['valid_per_class'] and _split(a['data'], a['split']) != 'trainval':
-        raise ValueError("valid_per_class keeps training photos back on split 'trainval', which has no validation photos; the official split has 10 per class already, and 'random' (or a folder) keeps a fifth. Leave it out, or use split 'trainval'.")
-    if a['unknown_classes'] and (a['tta'] not in (0, '0') or _split(a['data'], a['split']) not in ('official', 'trainval')):
-        raise ValueError("unknown_classes measures the model on Flowers102's test photos, with one plain pass: use split 'official' (validation photos fit the threshold) or 'trainval' (scores only; with valid_per_class, a threshold too), and leave out tta.")
+# %% ../nbs/04b_train.ipynb #a4ccfe98
+_RATES = (('lr', lambda v: v > 0, 'above 0'), ('div', lambda v: v > 0, 'above 0'), ('label_smoothing', lambda v: 0 <= v < 1, 'from 0 to below 1'),
+          ('mixup', lambda v: v >= 0, '0 or more'), ('cutmix', lambda v: v >= 0, '0 or more'), ('progressive', lambda v: 0 <= v <= 1, 'from 0 to 1'),
+          ('degrade', lambda v: 0 <= v <= 1, 'from 0 to 1'))   # the settings that are real numbers: (name, in range?, the range in words)
+
+def _check_numbers(a):
+    "Every count a whole number in range, every rate a finite number in range"
+    for k, lo in dict(epochs=1, size=32, bs=1, seed=0, unknown_classes=0, valid_per_class=0).items():
+        check_whole(k, a[k], lo, ' (the network shrinks its input 32 times)' if k == 'size' else ' (0: none)' if lo == 0 and k != 'seed' else '')
     for k in ('monitor', 'num_workers'):
-        if a[k] is not None and not whole(k, 0): raise ValueError(f"{k} must be a whole number ({'0 or None for all' if k == 'monitor' else '0 or more'}), not {a[k]!r}.")
-    for k, ok, what in (('lr', lambda v: v > 0, 'above 0'), ('div', lambda v: v > 0, 'above 0'), ('label_smoothing', lambda v: 0 <= v < 1, 'from 0 to below 1'),
-                        ('mixup', lambda v: v >= 0, '0 or more'), ('cutmix', lambda v: v >= 0, '0 or more'), ('progressive', lambda v: 0 <= v <= 1, 'from 0 to 1'), ('degrade', lambda v: 0 <= v <= 1, 'from 0 to 1')):
+        if a[k] is not None: check_whole(k, a[k], 0, ' (monitor 0: every validation photo)' if k == 'monitor' else '')
+    for k, ok, what in _RATES:
         if not (isinstance(a[k], (int, float)) and math.isfinite(a[k]) and ok(a[k])): raise ValueError(f"{k} must be a finite number {what}, not {a[k]!r}.")
-    if a['degrade']: Degrade(a['degrade'], a['degrade_kinds'])                    # the kinds, checked by Degrade
-    if a['strategy'] not in STRATEGIES: raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {a['strategy']!r}.")
-    parse_tta(a['tta'])
-    check_arch(a['arch'])
-    for k in ('data', 'weights'):
-        if a[k] is not None and not Path(a[k]).expanduser().exists(): raise FileNotFoundError(f"No {'dataset folder' if k == 'data' else 'weights file or folder'} at {a[k]}: check the path.")
+
+def _check_held_back(a, split):
+    "`valid_per_class` and `unknown_classes` only where they mean something: on Flowers102, and on the splits that have the photos they need"
+    folder = a['data'] is not None and not find_flowers(a['data'])       # a folder of class folders
+    if folder and a['valid_per_class']: raise ValueError(f"valid_per_class keeps photos back on Flowers102's split 'trainval'; {a['data']} is a folder of classes, which keeps a fifth of its photos for validation already: leave valid_per_class out.")
+    if folder and a['unknown_classes']: raise ValueError(f"unknown_classes keeps Flowers102 classes out of training; {a['data']} is a folder of classes: to see how a model meets flowers it does not know, train on a copy without some class folders and predict their photos (lesson 06b).")
+    if a['valid_per_class'] and split != 'trainval':
+        raise ValueError("valid_per_class keeps training photos back on split 'trainval', which has no validation photos; the official split has 10 per class already, and 'random' keeps a fifth. Leave it out, or use split 'trainval'.")
+    if a['unknown_classes'] and (a['tta'] not in (0, '0') or split not in ('official', 'trainval')):
+        raise ValueError("unknown_classes measures the model on Flowers102's test photos, with one plain pass: use split 'official' (validation photos fit the threshold) or 'trainval' (scores only; with valid_per_class, a threshold too), and leave out tta.")
+
+def _check_out(a):
+    "`out` a .safetensors file name, not a folder, not over a model unless `overwrite`, not over the weights it starts from, in a folder that can be written"
     out = Path(a['out'])
     for f in (out, Path(a['runs'] or out.parent/RUNS_FILE)):
         if f.is_dir(): raise ValueError(f"{f} is a folder: name a file in it instead, e.g. {f/('deepbloom.safetensors' if f == out else RUNS_FILE)}.")
     if out.suffix != '.safetensors': raise ValueError(f"out must name a .safetensors file (the weights; the card goes beside it as .json), e.g. {out.with_suffix('.safetensors')}, not {out}.")
-    check_new([out, out.with_suffix('.json')], a['overwrite'], inputs=[a['weights']])   # a model there is replaced only when asked, and never the weights it starts from
-    try: out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise ValueError(f"Cannot create the folder {out.parent} for the model ({e.strerror}): choose another --out.") from None
-    if not os.access(out.parent, os.W_OK): raise ValueError(f"Cannot write to {out.parent}: choose another --out.")
+    check_new([out, out.with_suffix('.json')], a['overwrite'], inputs=[a['weights']])   # its folder made, or refused
+
+def _check_args(a):
+    "Every argument of `train_classifier`, checked before any photo is read: a mistake costs seconds, not a training run. Returns the split"
+    _check_numbers(a)
+    for k in ('data', 'weights'):
+        if a[k] is not None and not Path(a[k]).expanduser().exists(): raise FileNotFoundError(f"No {'dataset folder' if k == 'data' else 'weights file or folder'} at {a[k]}: check the path.")
+    split = _split(a['data'], a['split'])
+    _check_held_back(a, split)
+    if a['degrade']: Degrade(a['degrade'], a['degrade_kinds'])                    # the kinds, checked by Degrade
+    if a['strategy'] not in STRATEGIES: raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {a['strategy']!r}.")
+    parse_tta(a['tta']); check_arch(a['arch']); _check_out(a)
     if a['mlflow']: check_mlflow()
-    return _split(a['data'], a['split'])
+    return split
 
 # %% ../nbs/04b_train.ipynb #3b4fef99
 def recipe_settings(**kwargs, # `train_classifier`'s arguments, by name; its defaults for the rest
@@ -363,8 +388,9 @@ def recipe_files(s:dict, # the run's settings: out, resume
                  vocab:list, # the classes, which a resumed run must share with its checkpoint
                 ) -> tuple: # (fastai's `CSVLogger`, `Checkpoint`): callbacks that write beside `out`
     "The run's files as it trains: the per-epoch history (`.history.csv`) and the checkpoint to resume from (`.ckpt.pth`)"
-    history = CSVLogger(str(_part(s.out.with_suffix('.history.csv')).absolute()), append=s.resume)   # renamed when the model is saved
-    return history, Checkpoint(s.out.with_suffix('.ckpt.pth'), {**{k: v for k, v in _settings(s).items() if k != 'tta'}, 'classes': list(vocab)}, s.resume)   # scoring may differ on resume
+    ckpt = Checkpoint(s.out.with_suffix('.ckpt.pth'), {**{k: v for k, v in _settings(s).items() if k != 'tta'}, 'classes': list(vocab)}, s.resume)   # scoring may differ on resume
+    if s.resume: ckpt.check()                                              # a missing, damaged or other run's checkpoint: refused before any training
+    return CSVLogger(str(_part(s.out.with_suffix('.history.csv')).absolute()), append=s.resume), ckpt   # (the history: renamed when the model is saved)
 
 def _part(f): return f.with_name(f.name + '.part')   # where a file is written before it replaces the old one
 
@@ -453,6 +479,67 @@ def recipe_log(s:dict, # the run's settings: runs, out, mlflow
     try: log_mlflow(card, files=[card['history'], s.out.with_suffix('.json')])
     except Exception as e: warnings.warn(f"MLflow logging failed ({type(e).__name__}: {str(e)[:200]}); the model and the run log are saved.")
 
+# %% ../nbs/04b_train.ipynb #441bce97
+CARD_BYTES = 1_000_000   # the largest card `read_card` reads: a real one holds a few thousand bytes
+MAX_SIDE = 1024   # the largest image side a card may ask for, in pixels (the course trains at 160–224)
+_CONTROL = re.compile('[\x00-\x1f\x7f-\x9f]')   # characters that move a terminal's cursor or retitle its window: never printed from a file
+
+def parse_card_json(text:str|bytes, # what the file (or the ONNX field) holds
+                    where:str, # the file, or the field, for messages
+                   ): # the value
+    "JSON from a model file, or one `ValueError` naming `where`: too big, too deep or not JSON"
+    if len(text) > CARD_BYTES: raise ValueError(f"{where} holds {len(text):,} bytes; a deepbloom card holds a few thousand: it is not one. Copy the model's own card again.")
+    try: return json.loads(text)
+    except (ValueError, RecursionError) as e: raise ValueError(f"{where} is not readable JSON ({type(e).__name__}: {str(e)[:80]}): copy the model's own card again.") from None
+
+def _finite(v): return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def _sides(v): return isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) and 8 <= x <= MAX_SIDE for x in v)
+def _three(v): return isinstance(v, list) and len(v) == 3 and all(map(_finite, v))
+CARD_FIELDS = {   # field: (required?, is the value right?, what it must be); `unknown.*` only when `unknown` is given
+    'arch': (True, lambda v: isinstance(v, str) and 0 < len(v) < 200, 'an architecture name'),
+    'classes': (True, lambda v: isinstance(v, list) and 2 <= len(v) <= 100_000 and all(isinstance(c, str) and 0 < len(c) < 500 for c in v), 'a list of at least 2 class names'),
+    'n_classes': (False, lambda v: isinstance(v, int), 'the number of classes'),
+    'preprocessing.item_size': (True, _sides, f'[height, width], each from 8 to {MAX_SIDE} pixels'),
+    'preprocessing.size': (True, _sides, f'[height, width], each from 8 to {MAX_SIDE} pixels'),
+    'preprocessing.mean': (True, _three, '3 finite numbers'),
+    'preprocessing.std': (True, lambda v: _three(v) and min(v) > 0, '3 finite numbers above 0'),
+    'accuracy': (False, lambda v: v is None or _finite(v) and 0 <= v <= 1, 'a number from 0 to 1'),
+    'unknown': (False, lambda v: v is None or isinstance(v, dict), 'null or an object (lesson 06b)'),
+    'unknown.score': (True, lambda v: v in CARD_SCORES, ' or '.join(map(repr, CARD_SCORES))),
+    'unknown.temperature': (True, lambda v: _finite(v) and v > 0, 'a finite number above 0'),
+    'unknown.threshold': (True, _finite, 'a finite number'),
+}
+
+# %% ../nbs/04b_train.ipynb #3745b91e
+def _lookup(card, field):
+    "(is it there?, its value) for a dotted field of a card"
+    for k in field.split('.'):
+        if not (isinstance(card, dict) and k in card): return False, None
+        card = card[k]
+    return True, card
+
+def check_card(card:dict, # a model card, as parsed from JSON
+               where:str, # the file it came from, for messages
+               fields:tuple|None=None, # the fields to check (default: all of `CARD_FIELDS`); an ONNX file's metadata has no `arch`
+              ) -> dict: # the card, its class names stripped of control characters
+    "A model card whose every field a model is rebuilt or judged from has the right type and range; else a `ValueError` naming the file and the field"
+    if not isinstance(card, dict): raise ValueError(f"{where} is not a deepbloom model card (it holds a {type(card).__name__}, not an object): copy the model's own card again.")
+    for f in fields or CARD_FIELDS:
+        required, ok, what = CARD_FIELDS[f]
+        if f.startswith('unknown.') and not isinstance(card.get('unknown'), dict): continue
+        there, v = _lookup(card, f)
+        if not there and not required: continue
+        if not there or not ok(v): raise ValueError(f"{where}: {f} must be {what}, not {'missing' if not there else repr(v)[:60]}. Train the model again, or copy its own card.")
+    if card.get('n_classes', len(card['classes'])) != len(card['classes']): raise ValueError(f"{where}: n_classes is {card['n_classes']} but classes names {len(card['classes'])}: copy the model's own card again.")
+    return {**card, 'classes': [_CONTROL.sub('', c) for c in card['classes']]}
+
+def read_card(fname:str|Path, # a model's card: the .json file beside its weights
+             ) -> dict: # the card, checked (`check_card`)
+    "The one way deepbloom reads a model card (`load_model`, the commands and the app): bounded in size and depth, every field it uses checked"
+    fname = Path(fname)
+    if fname.stat().st_size > CARD_BYTES: raise ValueError(f"{fname} holds {fname.stat().st_size:,} bytes; a deepbloom card holds a few thousand: it is not one. Copy the model's own card again.")
+    return check_card(parse_card_json(fname.read_bytes(), str(fname)), str(fname))
+
 # %% ../nbs/04b_train.ipynb #7b125ae3
 def _is_safetensors(fname):
     "Does the file start like a safetensors file: an 8-byte header length, then a JSON header?"
@@ -470,12 +557,10 @@ def _rebuild(fname):
     "The learner a .safetensors file and its card describe: the card's architecture and pipeline, these weights; nothing unpickled"
     card_file = fname.with_suffix('.json')
     if not card_file.is_file(): raise FileNotFoundError(f"No card at {card_file}: the weights in {fname.name} need the card deepbloom-train writes beside them (architecture, classes, preprocessing). Copy the two files together.")
-    try:
-        card = json.loads(card_file.read_text()); arch, classes, p = card['arch'], card['classes'], card['preprocessing']
-        blank = Image.new('RGB', tuple(p['item_size']))                 # stand-in photos: the pipeline is built from the card, not from data
-        items = pd.DataFrame(dict(fname=[blank] * 2 * len(classes), label=list(range(len(classes))) * 2, name=classes * 2, set=['train', 'valid'] * len(classes)))
-        dls = image_dls(items, size=p['size'][0], bs=2, stats=(p['mean'], p['std']), augment=p['item_size'] != p['size'], num_workers=0, check=False)
-    except (ValueError, KeyError, TypeError, IndexError) as e: raise ValueError(f"{card_file} is not the card of a deepbloom model ({type(e).__name__}: {e}): train the model again, or copy its own card.") from None
+    card = read_card(card_file); arch, classes, p = card['arch'], card['classes'], card['preprocessing']
+    blank = Image.new('RGB', tuple(p['item_size']))                     # stand-in photos: the pipeline is built from the card, not from data
+    items = pd.DataFrame(dict(fname=[blank] * 2 * len(classes), label=list(range(len(classes))) * 2, name=classes * 2, set=['train', 'valid'] * len(classes)))
+    dls = image_dls(items, size=p['size'][0], bs=2, stats=(p['mean'], p['std']), augment=p['item_size'] != p['size'], num_workers=0, check=False)
     learn = make_learner(dls, check_arch(arch), pretrained=False, label_smoothing=0)
     if list(_pipeline(learn)[:2]) != [p['item_size'], p['size']]: raise ValueError(f"{card_file} describes a pipeline image_dls cannot rebuild ({p['item_size']} then {p['size']} px): save models trained on image_dls batches.")
     try: weights = load_file(str(fname))
@@ -487,7 +572,7 @@ def _rebuild(fname):
 
 def load_model(fname:str|Path, # a model saved by `train_classifier` / `deepbloom-train` (.safetensors, its card beside it)
                trust_pickle:bool=False, # also open a pickled fastai learner (.pkl): only for a file you made or trust, as opening it can run any code
-              ) -> Learner:
+              ) -> Learner: # ready to predict, on the GPU if there is one; `learn.card` is its card as `read_card` checked it (`{}` for a pickle)
     "Load a model for prediction: rebuilt from its weights and card, with nothing unpickled (a pickled learner only with `trust_pickle`)"
     fname = Path(fname)
     if not fname.is_file(): raise FileNotFoundError(f"No model file at {fname}: give the file deepbloom-train saved (models/deepbloom.safetensors unless --out named another), or train one first.")
@@ -506,8 +591,7 @@ def load_model(fname:str|Path, # a model saved by `train_classifier` / `deepbloo
     return learn
 
 # %% ../nbs/04b_train.ipynb #7ee09b23
-def _check_topk(k):
-    if not (isinstance(k, int) and not isinstance(k, bool) and k >= 1): raise ValueError(f"topk must be a whole number of at least 1, not {k!r}.")
+def _check_topk(k): check_whole('topk', k, 1)
 
 def top_classes(probs, # probabilities: (photos, classes), or (classes,) for one photo; a tensor or an array
                 vocab:list, # the class names, in the order of the columns
@@ -546,8 +630,8 @@ def trained_model(out:str|Path='models/deepbloom.safetensors', # where the model
     args = inspect.signature(train_classifier).bind(out=out, **kwargs); args.apply_defaults(); args = args.arguments
     args['data'] = flowers_path() if args['data'] is None else args['data']
     card_file = Path(out).with_suffix('.json')
-    card = json.loads(card_file.read_text()) if card_file.is_file() and Path(out).is_file() else {}
-    if card.get('settings') != _settings(args): train_classifier(**{**args, 'overwrite': True}); card = json.loads(card_file.read_text())   # (a model made with other settings is replaced)
+    card = read_card(card_file) if card_file.is_file() and Path(out).is_file() else {}
+    if card.get('settings') != _settings(args): train_classifier(**{**args, 'overwrite': True}); card = read_card(card_file)   # (a model made with other settings is replaced)
     elif 'unknown' not in card or _stale(card['unknown']): card = _add_unknown(out, card, args)   # a model trained before lesson 06b, or before its current setting: its threshold, fitted now
     return load_model(out), card
 

