@@ -5,7 +5,7 @@
 # %% ../nbs/05_evaluate.ipynb #3d2fbae2
 from __future__ import annotations
 from pathlib import Path
-import io, json, random
+import io, json, random, zlib
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
 import torch
 from torch import Tensor
@@ -22,9 +22,10 @@ from fastai.vision.core import PILImage
 from .data import load_rgb
 
 # %% auto #0
-__all__ = ['CORRUPTIONS', 'STRENGTHS', 'CLEAN', 'DEGRADE', 'learner_preds', 'summary_metrics', 'class_table', 'confusion',
-           'most_confused', 'cluster_order', 'plot_confusion', 'top_losses', 'show_predictions', 'show_pair', 'Corrupt',
-           'robustness', 'plot_robustness', 'Degrade', 'load_results', 'plot_results']
+__all__ = ['CORRUPTIONS', 'STRENGTHS', 'CLEAN', 'DEGRADE', 'PHONE', 'learner_preds', 'summary_metrics', 'class_table',
+           'confusion', 'most_confused', 'cluster_order', 'plot_confusion', 'top_losses', 'show_predictions',
+           'show_pair', 'Corrupt', 'robustness', 'plot_robustness', 'Degrade', 'phone_photo', 'PhonePhoto',
+           'phone_benchmark', 'load_results', 'plot_results']
 
 # %% ../nbs/05_evaluate.ipynb #07359a4b
 def learner_preds(learn:Learner, # a trained fastai classifier
@@ -236,6 +237,39 @@ class Degrade(Transform):
         kind = random.choice(self.kinds); s = random.uniform(*DEGRADE[kind])
         rgb = im.convert('RGB')
         return type(im)(_noise(rgb, s, random.getrandbits(32)) if kind == 'noise' else CORRUPTIONS[kind](rgb, s))   # fresh noise each time
+
+# %% ../nbs/05_evaluate.ipynb #7a654e0e
+PHONE = dict(crop=(0.7, 1.0), square=1/3, side=(32, 160), blur=(0, 1.5), cast=0.08, noise=(0, 0.04), jpeg=(30, 90))  # the range each step of `phone_photo` draws from
+
+def phone_photo(im:Image.Image, # an RGB photo
+                seed:int=0, # the benchmark's seed: with the photo's pixels, it draws every step
+               ) -> Image.Image: # the photo as a phone and a messaging app might leave it
+    "One photo through the phone chain: an off-centre crop, sometimes squeezed square, shrunk and enlarged back, blurred, tinted, noisy, JPEG-compressed"
+    rng = np.random.default_rng([seed, zlib.crc32(im.tobytes())])         # the same photo and seed: the same draws, in any order
+    f = rng.uniform(*PHONE['crop']); w, h = round(im.width * f), round(im.height * f)
+    l, t = rng.integers(0, im.width - w + 1), rng.integers(0, im.height - h + 1)
+    im = im.crop((l, t, l + w, t + h))
+    if rng.random() < PHONE['square']: im = im.resize((min(im.size),) * 2, Image.BILINEAR)
+    im = _lowres(im, max(1, min(im.size) / rng.uniform(*PHONE['side'])))
+    im = _blur(im, rng.uniform(*PHONE['blur']))
+    a = np.asarray(im, dtype=np.float32) / 255 * (1 + rng.uniform(-PHONE['cast'], PHONE['cast'], 3))
+    a = a + rng.normal(0, rng.uniform(*PHONE['noise']), a.shape)
+    return _jpeg(Image.fromarray((a.clip(0, 1) * 255).round().astype(np.uint8)), rng.integers(PHONE['jpeg'][0], PHONE['jpeg'][1] + 1))
+
+class PhonePhoto(Transform):
+    "Test-time transform: each photo through `phone_photo` with this `seed`, before the resize (pass it to `learner_preds` as `corrupt`)"
+    order = 0
+    def __init__(self, seed:int=0): self.seed = seed   # the benchmark's seed
+    def encodes(self, im:PILImage): return type(im)(phone_photo(im.convert('RGB'), self.seed))
+
+def phone_benchmark(learn:Learner, # a trained classifier
+                    items:pd.DataFrame, # the photos to score, e.g. `heldout(items)`
+                    seed:int=0, # the phone chain's seed
+                    **kwargs, # passed to `learner_preds`
+                   ) -> dict: # accuracy on the clean photos and on their phone versions, the photos counted
+    "Accuracy on the photos as they are and as a phone would leave them: the two numbers to report side by side"
+    clean, phone = (accuracy(*learner_preds(learn, items, c, **kwargs)).item() for c in (None, PhonePhoto(seed)))
+    return dict(clean=round(clean, 4), phone=round(phone, 4), n_test=len(items), phone_seed=seed)
 
 # %% ../nbs/05_evaluate.ipynb #f3177593
 def load_results(files:list, # CSV or JSON-lines files of runs (`results/*.csv`, `*.jsonl`)
