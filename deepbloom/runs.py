@@ -91,7 +91,7 @@ def read_runs(path:str|Path, # a run log written by `log_run`
     return pd.DataFrame(rows)
 
 # %% ../nbs/80_runs.ipynb #c74bfe40
-TABLE_COLS = ('time', 'recipe', 'split', 'size', 'epochs', 'seed', 'accuracy', 'seconds', 'images_per_s', 'device_name', 'commit')  # default columns of `runs_table`
+TABLE_COLS = ('time', 'recipe', 'split', 'size', 'epochs', 'seed', 'accuracy', 'phone_accuracy', 'seconds', 'images_per_s', 'device_name', 'commit')  # default columns of `runs_table`
 
 def _cell(v):
     if isinstance(v, float): return '' if v != v else f'{v:.4g}'
@@ -125,7 +125,7 @@ def runs_table(runs:pd.DataFrame|str|Path, # from `read_runs`, or a run log's pa
     return md_table(df[cols])
 
 # %% ../nbs/80_runs.ipynb #205ab9dc
-MLFLOW_METRICS = ('accuracy', 'accuracy_no_tta', 'seconds', 'train_seconds', 'score_seconds', 'images_per_s')  # record keys logged as MLflow metrics; the rest are parameters
+MLFLOW_METRICS = ('accuracy', 'accuracy_no_tta', 'phone_accuracy', 'seconds', 'train_seconds', 'score_seconds', 'images_per_s')  # record keys logged as MLflow metrics; the rest are parameters
 
 def _mlflow_uri(uri=None): # `uri`, else `$MLFLOW_TRACKING_URI`, else the folder `mlruns`; a folder as a `file:` URI
     uri = uri or os.environ.get('MLFLOW_TRACKING_URI') or 'mlruns'

@@ -25,7 +25,7 @@ from fastcore.foundation import L
 from .data import QUICK, _class_names, check_images, find_flowers, flowers_path, heldout, hold_out_classes, image_dls, image_items, keep_valid, RGBImage
 from .transfer import LITE0, STRATEGIES, TORCHVISION_ARCHS, arch_stats, make_learner, fit_transfer, monitor_items, _load_plain
 from .runs import log_run, log_mlflow, check_mlflow, check_new, RUNS_FILE
-from .evaluate import Degrade
+from .evaluate import Degrade, PhonePhoto, learner_preds
 from .unknown import CARD_SCORES, UNKNOWN_REJECT, UNKNOWN_SCORE, fit_unknown, open_set_report
 
 # %% auto #0
@@ -409,11 +409,15 @@ def recipe_score(s:dict, # the run's settings: unknown_classes, tta, seed, num_w
                  items:pd.DataFrame, # the run's photos (`recipe_items`)
                  unknown:pd.DataFrame, # the test photos of the classes kept out of training (`recipe_items`; none by default)
                 ) -> tuple: # (what the scoring measured, the card's "not a flower it knows" entry or None)
-    "Step 5: fit the card's threshold for \"not a flower it knows\" on validation photos, then score **once** on the held-out photos"
+    "Step 5: fit the card's threshold for \"not a flower it knows\" on validation photos, then score **once** on the held-out photos, as they are and as phone photos"
     spec = _unknown_spec(learn, items, s.num_workers)
     test = heldout(items)
     if s.unknown_classes: return open_set_report(learn, test, unknown, items[items.set == 'train'], spec, s.num_workers), spec
-    return score_heldout(learn, test, s.tta, seed=s.seed), spec
+    return {**score_heldout(learn, test, s.tta, seed=s.seed), 'phone_accuracy': _phone_accuracy(learn, test, s.num_workers)}, spec
+
+def _phone_accuracy(learn, test, num_workers):
+    "Accuracy on the held-out photos as a phone would leave them (lesson 05's phone benchmark, seed 0), one plain pass"
+    return round(accuracy(*learner_preds(learn, test, PhonePhoto(0), num_workers=num_workers)).item(), 4)
 
 # %% ../nbs/04b_train.ipynb #3d71dba8
 MODEL_FORMAT = 'deepbloom-safetensors-1'  # the card's `format`: weights in safetensors, and this card to rebuild the learner from
