@@ -12,6 +12,7 @@ import ipywidgets as W
 from fastai.learner import Learner
 from fastcore.basics import patch
 from .data import ImageReadError, load_rgb, _open_header
+from .evaluate import hard_photo_note
 from .gradcam import learner_cam, cam_overlay
 from .train import load_model, read_card, top_classes, _CONTROL
 from .unknown import known_scores, unknown_note
@@ -156,6 +157,8 @@ def card(self:FlowerApp, name, data) -> W.Widget:
     try:
         img, note = read_photo(data, name, self.max_mb)
         r = explain(self.learn, img, k=self.k)
+        size = getattr(self.learn, 'card', {}).get('preprocessing', {}).get('size', [None])[0]   # what the model sees (none for a pickle)
+        note = '; '.join(filter(None, [note, hard_photo_note(img, size) if size else '']))   # lesson 05: too small or blurred to be sure
     except Exception as e:  # a bad photo (or model) is shown as a message, never as a traceback
         msg = str(e) if isinstance(e, (ImageReadError, FileNotFoundError, ValueError)) else f'{name} could not be classified ({type(e).__name__}: {e}).'
         return W.HTML(f'<div class="db-error">⚠ {html.escape(msg)}</div>')

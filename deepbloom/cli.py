@@ -16,6 +16,7 @@ from .train import train_classifier, load_model, predict_probs, parse_tta, top_c
 from .unknown import known_scores, unknown_note
 from .gradcam import learner_cam, cam_overlay
 from .deploy import OnnxClassifier
+from .evaluate import hard_photo_note
 from .runs import command, check_new
 
 # %% auto #0
@@ -93,9 +94,10 @@ def predict(images:list, # image files to classify
     card = clf.card if onnx else getattr(clf, 'card', {})
     spec = card.get('unknown') if unknown else None
     if unknown and not spec: print(f"deepbloom-predict: {model}'s card has no threshold for photos of other things ({_why_no_threshold(card)}): every photo gets a flower's name.", file=sys.stderr)
+    size = clf.size[0] if onnx else card.get('preprocessing', {}).get('size', [None])[0]   # what the model sees, for the hard-photo note (none for a pickle)
     n_bad = 0
     for i in range(0, len(images), bs):                                    # a batch at a time: read, predicted, printed, let go
-        n_bad += _predict_batch(clf, images[i:i + bs], cams[i:i + bs], onnx, tta, spec, topk, json_lines)
+        n_bad += _predict_batch(clf, images[i:i + bs], cams[i:i + bs], onnx, tta, spec, topk, json_lines, size)
     if n_bad:
         print(f"deepbloom-predict: {n_bad} of {len(images)} photos could not be read (see above); the others were predicted.", file=sys.stderr); sys.exit(1)
 
@@ -106,7 +108,7 @@ def _why_no_threshold(card):
             'trainval': "on split trainval every validation photo trains; --valid_per_class 5 keeps some back to fit one on",
            }.get(card.get('split'), "the model was made without one: train it again with deepbloom-train on split official")
 
-def _predict_batch(clf, images, cams, onnx, tta, spec, topk, json_lines):
+def _predict_batch(clf, images, cams, onnx, tta, spec, topk, json_lines, size):
     "Read, predict and print one batch of `images` (saving their overlays if `cams`): returns how many could not be read"
     photos = _read_photos(images)
     ok = [p for p in photos if not isinstance(p, Exception)]
@@ -123,11 +125,11 @@ def _predict_batch(clf, images, cams, onnx, tta, spec, topk, json_lines):
             if json_lines: print(json.dumps(dict(image=str(img), error=str(p))))
             else: print(img, f'  error: {p}', sep='\n')
             continue
-        top, score, known = next(preds)
+        (top, score, known), note = next(preds), hard_photo_note(p, size) if size else ''   # (lesson 05: a photo far smaller than the model's size, or blurred)
         judged = dict(known=bool(known), score=round(float(score), 4)) if spec else {}
-        if json_lines: print(json.dumps(dict(image=str(img), **judged, top=[dict(name=n, prob=p) for n, p in top], **({'cam': str(c)} if c else {}))))
+        if json_lines: print(json.dumps(dict(image=str(img), **judged, top=[dict(name=n, prob=p) for n, p in top], **({'note': note} if note else {}), **({'cam': str(c)} if c else {}))))
         else: print(img, *([] if known else [f'  not one of the {len(vocab)} flowers this model knows ({unknown_note(float(score), spec)}); the closest:']),
-                    *[f'  {p:6.1%}  {n}' for n, p in top], *([f'  Grad-CAM overlay: {c}'] if c else []), sep='\n')
+                    *[f'  {p:6.1%}  {n}' for n, p in top], *([f'  {note}'] if note else []), *([f'  Grad-CAM overlay: {c}'] if c else []), sep='\n')
     sys.stdout.flush()
     return len(photos) - len(ok)
 

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 import torch.nn.functional as F
 from PIL import Image, ImageEnhance, ImageFilter
+from scipy import ndimage
 from scipy.cluster.hierarchy import linkage, leaves_list
 from scipy.spatial.distance import squareform
 from sklearn.metrics import f1_score, precision_recall_fscore_support
@@ -22,10 +23,10 @@ from fastai.vision.core import PILImage
 from .data import load_rgb
 
 # %% auto #0
-__all__ = ['CORRUPTIONS', 'STRENGTHS', 'CLEAN', 'DEGRADE', 'PHONE', 'learner_preds', 'summary_metrics', 'class_table',
+__all__ = ['CORRUPTIONS', 'STRENGTHS', 'CLEAN', 'DEGRADE', 'PHONE', 'HARD', 'learner_preds', 'summary_metrics', 'class_table',
            'confusion', 'most_confused', 'cluster_order', 'plot_confusion', 'top_losses', 'show_predictions',
            'show_pair', 'Corrupt', 'robustness', 'plot_robustness', 'Degrade', 'phone_photo', 'PhonePhoto',
-           'phone_benchmark', 'load_results', 'plot_results']
+           'phone_benchmark', 'sharpness', 'hard_photo_note', 'load_results', 'plot_results']
 
 # %% ../nbs/05_evaluate.ipynb #07359a4b
 def learner_preds(learn:Learner, # a trained fastai classifier
@@ -270,6 +271,25 @@ def phone_benchmark(learn:Learner, # a trained classifier
     "Accuracy on the photos as they are and as a phone would leave them: the two numbers to report side by side"
     clean, phone = (accuracy(*learner_preds(learn, items, c, **kwargs)).item() for c in (None, PhonePhoto(seed)))
     return dict(clean=round(clean, 4), phone=round(phone, 4), n_test=len(items), phone_seed=seed)
+
+# %% ../nbs/05_evaluate.ipynb #b32224e0
+HARD = dict(sharpness=16, small=0.5)   # a photo is hard below this `sharpness`, or when its short side is under this share of the model's size (the threshold: measured below)
+
+def sharpness(im:Image.Image, # a photo
+             ) -> float: # a few tens for a blurred or enlarged photo, hundreds for a sharp one
+    "How much fine detail a photo holds: the variance of the Laplacian of its gray levels, at a short side of 224 px"
+    g = im.convert('L'); f = 224 / min(g.size)
+    g = g.resize((max(1, round(g.width * f)), max(1, round(g.height * f))), Image.BILINEAR)
+    return float(ndimage.laplace(np.asarray(g, dtype=np.float32)).var())
+
+def hard_photo_note(im:Image.Image, # a photo, as it will be predicted
+                    size:int, # the side the model sees, in pixels (the card's `size`)
+                   ) -> str: # why the photo is hard for the model, or '' when it is not
+    "A note for a photo the model is likely to get wrong: far smaller than what the model sees, or strongly blurred (`HARD`)"
+    if min(im.size) < HARD['small'] * size: why = f'small ({im.width} × {im.height} px, the model sees {size} px)'   # (enlarged, it is blurred too)
+    elif (s := sharpness(im)) < HARD['sharpness']: why = f"blurred (sharpness {s:.0f}, under {HARD['sharpness']})"
+    else: return ''
+    return f'hard photo: {why}; the answer is less sure'
 
 # %% ../nbs/05_evaluate.ipynb #f3177593
 def load_results(files:list, # CSV or JSON-lines files of runs (`results/*.csv`, `*.jsonl`)
