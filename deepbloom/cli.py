@@ -101,6 +101,7 @@ def predict(images:list, # image files to classify
     if n_bad:
         print(f"deepbloom-predict: {n_bad} of {len(images)} photos could not be read (see above); the others were predicted.", file=sys.stderr); sys.exit(1)
 
+# %% ../nbs/90_cli.ipynb #5e7372ff
 def _why_no_threshold(card):
     "Why a model's card has no \"not a flower it knows\" threshold, and what would give it one (lesson 06b)"
     return {'folder': "a model trained on a folder of classes keeps no photos apart to fit one on",

@@ -81,6 +81,7 @@ def _onnx_card(meta, fname, n_out):
     if isinstance(n_out, int) and n_out != len(card['classes']): raise ValueError(f"{where} names {len(card['classes'])} classes but the network has {n_out} outputs: export the model again.")
     return card
 
+# %% ../nbs/81_deploy.ipynb #68e1d0e5
 class OnnxClassifier:
     "A flower classifier from an ONNX file written by `export_onnx`, computed with onnxruntime, PIL and NumPy"
     def __init__(self, fname:str|Path, # an .onnx file from `export_onnx` / `deepbloom-export`
