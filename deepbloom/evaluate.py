@@ -26,7 +26,8 @@ from .data import load_rgb
 __all__ = ['CORRUPTIONS', 'STRENGTHS', 'CLEAN', 'DEGRADE', 'PHONE', 'HARD', 'learner_preds', 'summary_metrics', 'class_table',
            'confusion', 'most_confused', 'cluster_order', 'plot_confusion', 'top_losses', 'show_predictions',
            'show_pair', 'Corrupt', 'robustness', 'plot_robustness', 'Degrade', 'phone_photo', 'PhonePhoto',
-           'phone_benchmark', 'sharpness', 'hard_photo_note', 'load_results', 'plot_results']
+           'phone_benchmark', 'sharpness', 'hard_photo_note', 'PhoneAugment', 'top_answer', 'load_results',
+           'plot_results']
 
 # %% ../nbs/05_evaluate.ipynb #07359a4b
 def learner_preds(learn:Learner, # a trained fastai classifier
@@ -290,6 +291,24 @@ def hard_photo_note(im:Image.Image, # a photo, as it will be predicted
     elif (s := sharpness(im)) < HARD['sharpness']: why = f"blurred (sharpness {s:.0f}, under {HARD['sharpness']})"
     else: return ''
     return f'hard photo: {why}; the answer is less sure'
+
+# %% ../nbs/05_evaluate.ipynb #543c57f9
+class PhoneAugment(Transform):
+    "Training augmentation: a share `p` of the training photos through `phone_photo`, fresh draws each time; photos outside the training set are left alone"
+    order, split_idx = 0, 0   # before the resize; training set only
+    def __init__(self, p:float=0.5): # the share of training photos put through the phone chain
+        if not (isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 1): raise ValueError(f"PhoneAugment's p is the share of training photos put through the phone chain, from 0 to 1, not {p!r}.")
+        self.p = p
+    def encodes(self, im:PILImage):
+        if random.random() >= self.p: return im
+        return type(im)(phone_photo(im.convert('RGB'), random.getrandbits(32)))   # a fresh seed: new draws each epoch
+
+def top_answer(preds:Tensor, # (photos, classes) probabilities or raw scores
+               vocab:list, # the class names
+              ) -> tuple: # (the class named most often, the share of photos it is the answer for)
+    "The model's most common answer and its share: far above the commonest class's share, it is a sink that swallows the photos the model cannot read"
+    counts = torch.bincount(preds.argmax(1), minlength=len(vocab))
+    return str(vocab[counts.argmax().item()]), round(counts.max().item() / len(preds), 4)
 
 # %% ../nbs/05_evaluate.ipynb #f3177593
 def load_results(files:list, # CSV or JSON-lines files of runs (`results/*.csv`, `*.jsonl`)

@@ -25,16 +25,16 @@ from fastcore.foundation import L
 from .data import QUICK, _class_names, check_images, find_flowers, flowers_path, heldout, hold_out_classes, image_dls, image_items, keep_valid, RGBImage
 from .transfer import LITE0, STRATEGIES, TORCHVISION_ARCHS, arch_stats, make_learner, fit_transfer, monitor_items, _load_plain
 from .runs import log_run, log_mlflow, check_mlflow, check_new, RUNS_FILE
-from .evaluate import Degrade, PhonePhoto, learner_preds
-from .unknown import CARD_SCORES, UNKNOWN_REJECT, UNKNOWN_SCORE, fit_unknown, open_set_report
+from .evaluate import Degrade, PhonePhoto, PhoneAugment, top_answer, learner_preds
+from .unknown import CARD_SCORES, UNKNOWN_REJECT, UNKNOWN_SCORE, fit_unknown, known_scores, open_set_report
 
 # %% auto #0
-__all__ = ['MODEL_FORMAT', 'CARD_BYTES', 'MAX_SIDE', 'CARD_FIELDS', 'class_weights', 'ProgressiveResize', 'Mirror', 'parse_tta',
-           'tta_preds', 'score_heldout', 'data_parallel', 'Checkpoint', 'train_classifier', 'check_whole', 'check_arch',
-           'recipe_settings', 'recipe_items', 'recipe_dls', 'recipe_learner', 'recipe_tricks', 'recipe_fit',
-           'recipe_files', 'recipe_score', 'save_model', 'recipe_card', 'recipe_log', 'parse_card_json', 'check_card',
-           'read_card', 'load_model', 'top_classes', 'predict_probs', 'predict_images', 'trained_model',
-           'flowers_model']
+__all__ = ['PRESETS', 'MODEL_FORMAT', 'CARD_BYTES', 'MAX_SIDE', 'CARD_FIELDS', 'class_weights', 'ProgressiveResize', 'Mirror',
+           'parse_tta', 'tta_preds', 'score_heldout', 'data_parallel', 'Checkpoint', 'train_classifier', 'check_whole',
+           'check_arch', 'apply_preset', 'recipe_settings', 'recipe_items', 'recipe_dls', 'recipe_learner',
+           'recipe_tricks', 'recipe_fit', 'recipe_files', 'recipe_score', 'save_model', 'recipe_card', 'recipe_log',
+           'parse_card_json', 'check_card', 'read_card', 'load_model', 'top_classes', 'predict_probs', 'predict_images',
+           'trained_model', 'flowers_model']
 
 # %% ../nbs/04b_train.ipynb #2a74741c
 def class_weights(items:pd.DataFrame, # an items table (`image_items`); its `train` rows are counted
@@ -224,11 +224,13 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      weighted:bool=False, # weight the loss by inverse class frequency (`class_weights`)
                      degrade:float=0, # the share of training photos degraded by blur, noise, JPEG or low resolution (lesson 05's `Degrade`, measured in lesson 08); 0: off
                      degrade_kinds:str='blur,noise,jpeg,lowres', # with `degrade`: the corruptions it draws from, comma-separated
+                     phone:float=0, # the share of training photos put through lesson 05's phone chain, fresh draws each time (`PhoneAugment`, lesson 08b); 0: off
                      unknown_classes:int=0, # Flowers102 classes (drawn with `seed`) kept out of training: their test photos measure how well it says "not a flower it knows" (lesson 06b)
                      valid_per_class:int=0, # split 'trainval' only: training photos of each class (drawn with `seed`) kept back to fit the card's "not a flower it knows" threshold on (lesson 06b); 0: none, and no threshold
                      tta:int|str=0, # test-time augmentation in the final scoring (`score_heldout`): `n` random passes, or 'flip'; 0: one plain pass
                      name:str|None=None, # a name for the run in the log, e.g. the trick it tries
                      mlflow:bool=False, # also log the run to MLflow (`log_mlflow`; `pip install deepbloom[mlflow]`)
+                     preset:str='benchmark', # a named recipe of `PRESETS`: 'benchmark' compares recipes (lessons 04b–08), 'people' makes the model handed to people (lesson 08b); a setting changed from its default still wins
                     ) -> dict: # the metrics and the settings that produced them
     "Train a flower classifier with the course's current recipe, score it once on the held-out photos, save it (weights, and a card of metrics and settings), and log the run"
     t0, s = time.time(), recipe_settings(**locals())                      # 0. every setting, checked before any photo is read
@@ -278,7 +280,7 @@ def _split(data, split):
 # %% ../nbs/04b_train.ipynb #a4ccfe98
 _RATES = (('lr', lambda v: v > 0, 'above 0'), ('div', lambda v: v > 0, 'above 0'), ('label_smoothing', lambda v: 0 <= v < 1, 'from 0 to below 1'),
           ('mixup', lambda v: v >= 0, '0 or more'), ('cutmix', lambda v: v >= 0, '0 or more'), ('progressive', lambda v: 0 <= v <= 1, 'from 0 to 1'),
-          ('degrade', lambda v: 0 <= v <= 1, 'from 0 to 1'))   # the settings that are real numbers: (name, in range?, the range in words)
+          ('degrade', lambda v: 0 <= v <= 1, 'from 0 to 1'), ('phone', lambda v: 0 <= v <= 1, 'from 0 to 1'))   # the settings that are real numbers: (name, in range?, the range in words)
 
 def _check_numbers(a):
     "Every count a whole number in range, every rate a finite number in range"
@@ -320,23 +322,35 @@ def _check_args(a):
     if a['mlflow']: check_mlflow()
     return split
 
+# %% ../nbs/04b_train.ipynb #6a943ef6
+PRESETS = dict(benchmark={}, people=dict(split='trainval', valid_per_class=5, phone=0.5))   # name: the settings it changes in `train_classifier`'s defaults (lesson 08b measures `people`)
+
+def apply_preset(args:dict, # `train_classifier`'s arguments, every one of them (defaults applied), `preset` among them
+                ) -> dict: # the arguments, with the preset's settings in place of the ones left at their defaults
+    "The settings a run uses: its preset's, except where a setting was changed from `train_classifier`'s default"
+    if args['preset'] not in PRESETS: raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {args['preset']!r}.")
+    default = {k: p.default for k, p in inspect.signature(train_classifier).parameters.items()}
+    folder = args['data'] is not None and not find_flowers(args['data'])       # a folder of classes has its own split: the preset's Flowers102 split settings do not apply
+    return {**args, **{k: v for k, v in PRESETS[args['preset']].items() if args[k] == default[k] and not (folder and k in ('split', 'valid_per_class'))}}
+
 # %% ../nbs/04b_train.ipynb #3b4fef99
 def recipe_settings(**kwargs, # `train_classifier`'s arguments, by name; its defaults for the rest
                    ) -> AttrDict: # every setting of the run, by name (`s.epochs` or `s['epochs']`): the split, `tta` and `monitor` resolved
     "Step 0 of the recipe: every setting of a run, checked before any photo is read, so a mistake costs seconds, not a training run"
     b = inspect.signature(train_classifier).bind(**kwargs); b.apply_defaults()
-    split = _check_args(b.arguments)
-    if b.arguments['resume'] and num_distrib() > 1: raise ValueError("--resume works with one process: resume the run without torchrun/accelerate launch.")
-    s = AttrDict(b.arguments, split=split, tta=parse_tta(b.arguments['tta']), monitor=b.arguments['monitor'] or None, out=Path(b.arguments['out']))   # '2' or 'flip', as a command line gives them; 0: all
+    a = apply_preset(b.arguments)
+    split = _check_args(a)
+    if a['resume'] and num_distrib() > 1: raise ValueError("--resume works with one process: resume the run without torchrun/accelerate launch.")
+    s = AttrDict(a, split=split, tta=parse_tta(a['tta']), monitor=a['monitor'] or None, out=Path(a['out']))   # '2' or 'flip', as a command line gives them; 0: all
     s.data = flowers_path() if s.data is None else s.data                  # (downloaded when there is no local copy)
     return s
 
 _SETTINGS = ('split', 'arch', 'strategy', 'epochs', 'size', 'bs', 'lr', 'div', 'seed', 'pretrained', 'monitor', 'label_smoothing', 'mixup', 'cutmix', 'progressive', 'weighted', 'tta')
 def _settings(args):
-    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade`, `unknown_classes` and `valid_per_class` when set)"
+    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade`, `unknown_classes`, `valid_per_class` and `phone` when set)"
     return {'data': str(Path(args['data']).expanduser().resolve()), **{k: args[k] for k in _SETTINGS}, 'split': _split(args['data'], args['split']),
             **({'degrade': args['degrade'], 'degrade_kinds': args['degrade_kinds']} if args.get('degrade') else {}),
-            **({k: args[k] for k in ('unknown_classes', 'valid_per_class') if args.get(k)})}
+            **({k: args[k] for k in ('unknown_classes', 'valid_per_class', 'phone') if args.get(k)})}
 
 # %% ../nbs/04b_train.ipynb #0a452608
 def recipe_items(s:dict, # the run's settings (`recipe_settings`): data, split, seed, valid_per_class, unknown_classes
@@ -347,12 +361,12 @@ def recipe_items(s:dict, # the run's settings (`recipe_settings`): data, split, 
     return hold_out_classes(items, s.unknown_classes, s.seed)              # (none kept out by default: lesson 06b)
 
 # %% ../nbs/04b_train.ipynb #d51d9b4c
-def recipe_dls(s:dict, # the run's settings: size, bs, arch, monitor, seed, num_workers, degrade, degrade_kinds
+def recipe_dls(s:dict, # the run's settings: size, bs, arch, monitor, seed, num_workers, degrade, degrade_kinds, phone
                items:pd.DataFrame, # the run's photos (`recipe_items`)
               ) -> DataLoaders: # training batches, augmented; `monitor` validation photos per class to report on after each epoch
-    "Step 2: the batches, normalised as the architecture's pretrained weights expect, with a share of degraded training photos if `degrade`"
+    "Step 2: the batches, normalised as the architecture's pretrained weights expect, with a share of degraded training photos if `degrade`, of phone photos if `phone`"
     return image_dls(monitor_items(items, s.monitor), size=s.size, bs=s.bs, stats=arch_stats(s.arch), seed=s.seed, num_workers=s.num_workers, check=False,
-                     item_tfms=[Degrade(s.degrade, s.degrade_kinds)] if s.degrade else None)
+                     item_tfms=[*([Degrade(s.degrade, s.degrade_kinds)] if s.degrade else []), *([PhoneAugment(s.phone)] if s.phone else [])])
 
 # %% ../nbs/04b_train.ipynb #ba372dac
 def _weighted_loss(w, eps): return LabelSmoothingCrossEntropyFlat(weight=w, eps=eps) if eps else CrossEntropyLossFlat(weight=w)
@@ -413,11 +427,21 @@ def recipe_score(s:dict, # the run's settings: unknown_classes, tta, seed, num_w
     spec = _unknown_spec(learn, items, s.num_workers)
     test = heldout(items)
     if s.unknown_classes: return open_set_report(learn, test, unknown, items[items.set == 'train'], spec, s.num_workers), spec
-    return {**score_heldout(learn, test, s.tta, seed=s.seed), 'phone_accuracy': _phone_accuracy(learn, test, s.num_workers)}, spec
+    scored = score_heldout(learn, test, s.tta, seed=s.seed)
+    return {**scored, **_phone_scores(learn, test, spec, s.num_workers), 'measured_on': _measured_on(s, scored, spec)}, spec
 
-def _phone_accuracy(learn, test, num_workers):
-    "Accuracy on the held-out photos as a phone would leave them (lesson 05's phone benchmark, seed 0), one plain pass"
-    return round(accuracy(*learner_preds(learn, test, PhonePhoto(0), num_workers=num_workers)).item(), 4)
+def _phone_scores(learn, test, spec, num_workers):
+    "On the held-out photos as a phone would leave them (lesson 05's phone benchmark, seed 0), one plain pass: accuracy, the commonest answer's share (`top_answer`), and the share the threshold flags"
+    logits, targs = learner_preds(learn, test, PhonePhoto(0), raw=True, num_workers=num_workers)
+    top, share = top_answer(logits, learn.dls.vocab)
+    flagged = dict(phone_flagged=round(1 - known_scores(logits, spec)[1].float().mean().item(), 4)) if spec else {}
+    return dict(phone_accuracy=round(accuracy(logits, targs).item(), 4), phone_top_answer=top, phone_top_share=share, **flagged)
+
+def _measured_on(s, scored, spec):
+    "What each of the card's numbers was measured on, in words"
+    on = f"{scored['n_test']} held-out photos of split {s.split}" if find_flowers(s.data) else f"{scored['n_test']} held-out photos of {Path(s.data).name}"
+    return dict(accuracy=on + (f", TTA {s.tta}" if s.tta else ', one plain pass'), phone_accuracy=f"the same photos through lesson 05's phone chain (seed 0), one plain pass",
+                **(dict(unknown=f"threshold fitted on {spec['photos']} validation photos the model did not train on") if spec else {}))
 
 # %% ../nbs/04b_train.ipynb #3d71dba8
 MODEL_FORMAT = 'deepbloom-safetensors-1'  # the card's `format`: weights in safetensors, and this card to rebuild the learner from
@@ -449,7 +473,7 @@ def _strategy_name(strategy, pretrained): return strategy if pretrained else 'sc
 def _recipe_name(s):
     "The one-line name of a recipe, as the run log's tables show it"
     extra = ''.join(f' · {k} {s[k]}' for k in ('mixup', 'cutmix', 'progressive', 'weighted', 'tta', 'unknown_classes', 'valid_per_class') if s[k])
-    extra += f' · degrade {s.degrade:g} ({s.degrade_kinds})' if s.degrade else ''
+    extra += (f' · degrade {s.degrade:g} ({s.degrade_kinds})' if s.degrade else '') + (f' · phone {s.phone:g}' if s.phone else '')
     return f"{s.arch} · {_strategy_name(s.strategy, s.pretrained)} · {s.size}px · {s.epochs}ep · lr {s.lr:g}/{s.div:g} · ls {s.label_smoothing:g}{extra}"
 
 def recipe_card(s:dict, # the run's settings (`recipe_settings`)
@@ -468,7 +492,7 @@ def recipe_card(s:dict, # the run's settings (`recipe_settings`)
                 split=s.split if find_flowers(s.data) else 'folder', seed=s.seed,
                 device='cuda' if torch.cuda.is_available() else 'cpu', model=str(s.out),   # (the run log adds `device_name`)
                 train_seconds=round(t1 - t0, 1), seconds=round(time.time() - t0, 1),
-                **{k: s[k] for k in ('label_smoothing', 'mixup', 'cutmix', 'progressive', 'weighted', 'degrade')}, degrade_kinds=s.degrade_kinds if s.degrade else None,
+                **{k: s[k] for k in ('label_smoothing', 'mixup', 'cutmix', 'progressive', 'weighted', 'degrade')}, degrade_kinds=s.degrade_kinds if s.degrade else None, phone=s.phone, preset=s.preset,
                 unknown_classes=s.unknown_classes, valid_per_class=s.valid_per_class, unknown=spec, recipe=_recipe_name(s), data=str(s.data),
                 images_per_s=round(len(learn.dls.train_ds) * (s.epochs - start) / (t1 - tf), 1), history=str(s.out.with_suffix('.history.csv')), resumed_at_epoch=start or None,
                 processes=processes, train_batches=batches, num_workers=learn.dls.train.fake_l.num_workers, settings=_settings(s))
@@ -631,7 +655,7 @@ def trained_model(out:str|Path='models/deepbloom.safetensors', # where the model
                   **kwargs, # settings for `train_classifier` (`data`, `split`, `epochs`, ...); its defaults for the rest
                  ) -> tuple: # (the learner, its card)
     "The model `train_classifier` makes with these settings: loaded from `out` when its card records the same settings, else trained there now"
-    args = inspect.signature(train_classifier).bind(out=out, **kwargs); args.apply_defaults(); args = args.arguments
+    args = inspect.signature(train_classifier).bind(out=out, **kwargs); args.apply_defaults(); args = apply_preset(args.arguments)
     args['data'] = flowers_path() if args['data'] is None else args['data']
     card_file = Path(out).with_suffix('.json')
     card = read_card(card_file) if card_file.is_file() and Path(out).is_file() else {}
