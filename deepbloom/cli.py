@@ -61,6 +61,12 @@ def train(**args, # `train_classifier`'s parameters, as the command line gives t
             print(f"\ndeepbloom-train: interrupted. " + (f"The epochs done are saved in {ckpt}; to go on from there, run:\n  {_resume_command(args)}" if ckpt.is_file()
                   else "No epoch had finished, so nothing was saved: run the same command again."), file=sys.stderr); sys.exit(130)
     if res: print(json.dumps(res), flush=True)                      # with several processes, the first one reports
+    if 'phone_accuracy' in res: print(_summary(res), file=sys.stderr)   # (a run that keeps classes out reports on unknowns instead)
+
+def _summary(card):
+    "One line for whoever ran the command: which model was saved where, and its accuracy on clean and on phone photos"
+    return (f"deepbloom-train: saved the {card['preset']} model to {card['model']}: {card['accuracy']:.1%} on the {card['n_test']:,} held-out photos, "
+            f"{card['phone_accuracy']:.1%} on their phone versions (lesson 05's phone benchmark)")
 
 def _read_photos(images):
     "Each photo opened as RGB, or the message saying why it cannot be: one bad file never costs the others their predictions"
