@@ -84,9 +84,11 @@ def bars_html(top:list, # [(class name, probability)], most likely first
 
 # %% ../nbs/07_app.ipynb #b0fe8f9a
 def _label(f, card):
-    "What the app's menu says of a model: its file's name, architecture, image size and score, from its card, with no control characters"
-    acc, say = card.get('accuracy'), lambda v: _CONTROL.sub('', str(v))
-    return f"{say(f.stem)} · {say(card['arch'])} {say(card.get('size', '?'))} px · " + (f"{acc:.1%} on {say(card.get('n_test'))} {say(card.get('split'))} test photos" if acc is not None else 'not scored')
+    "What the app's menu says of a model: its file's name, which kind it is, architecture, image size and scores, from its card, with no control characters"
+    acc, phone, say = card.get('accuracy'), card.get('phone_accuracy'), lambda v: _CONTROL.sub('', str(v))
+    kind = f"{say(card['preset'])} model · " if card.get('preset') else ''   # (lesson 08b: the benchmark, or the model for people)
+    return (f"{say(f.stem)} · {kind}{say(card['arch'])} {say(card.get('size', '?'))} px · " + (f"{acc:.1%} on {say(card.get('n_test'))} {say(card.get('split'))} test photos" if acc is not None else 'not scored')
+            + (f", {phone:.1%} as phone photos" if isinstance(phone, float) else ''))
 
 def model_choices(models:str|Path, # a folder of saved models (`*.safetensors`, each with its .json card), or one model file
                  ) -> dict: # label: model path, best accuracy first

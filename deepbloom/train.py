@@ -202,7 +202,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      split:str|None=None, # Flowers102: 'official' (the default; scored on 6,149 test photos), 'trainval' or 'random' (stratified 80/20); a class-per-folder dataset is always split stratified
                      arch:str=LITE0, # torchvision or timm architecture name
                      strategy:str='partial', # how much of the pretrained body trains: one of `STRATEGIES` (lesson 04)
-                     epochs:int=10, # epochs of `fit_one_cycle`
+                     epochs:int|None=None, # epochs of `fit_one_cycle`; None: the preset's (benchmark: 10)
                      size:int=160, # image side in pixels
                      bs:int=16, # batch size (lesson 08: 16 beats 32, in the same time)
                      lr:float=2e-3, # the head's peak learning rate
@@ -224,13 +224,13 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      weighted:bool=False, # weight the loss by inverse class frequency (`class_weights`)
                      degrade:float=0, # the share of training photos degraded by blur, noise, JPEG or low resolution (lesson 05's `Degrade`, measured in lesson 08); 0: off
                      degrade_kinds:str='blur,noise,jpeg,lowres', # with `degrade`: the corruptions it draws from, comma-separated
-                     phone:float=0, # the share of training photos put through lesson 05's phone chain, fresh draws each time (`PhoneAugment`, lesson 08b); 0: off
+                     phone:float|None=None, # the share of training photos put through lesson 05's phone chain, fresh draws each time (`PhoneAugment`, lesson 08b); 0: off; None: the preset's (benchmark: 0)
                      unknown_classes:int=0, # Flowers102 classes (drawn with `seed`) kept out of training: their test photos measure how well it says "not a flower it knows" (lesson 06b)
-                     valid_per_class:int=0, # split 'trainval' only: training photos of each class (drawn with `seed`) kept back to fit the card's "not a flower it knows" threshold on (lesson 06b); 0: none, and no threshold
+                     valid_per_class:int|None=None, # split 'trainval' only: training photos of each class (drawn with `seed`) kept back to fit the card's "not a flower it knows" threshold on (lesson 06b); 0: none, and no threshold; None: the preset's (benchmark: 0)
                      tta:int|str=0, # test-time augmentation in the final scoring (`score_heldout`): `n` random passes, or 'flip'; 0: one plain pass
                      name:str|None=None, # a name for the run in the log, e.g. the trick it tries
                      mlflow:bool=False, # also log the run to MLflow (`log_mlflow`; `pip install deepbloom[mlflow]`)
-                     preset:str='benchmark', # a named recipe of `PRESETS`: 'benchmark' compares recipes (lessons 04b–08), 'people' makes the model handed to people (lesson 08b); a setting changed from its default still wins
+                     preset:str='benchmark', # a named recipe of `PRESETS`: 'benchmark' compares recipes (lessons 04b–08), 'people' makes the model handed to people (lesson 08b); it fills in `split`, `valid_per_class` and `phone` where they are not given
                     ) -> dict: # the metrics and the settings that produced them
     "Train a flower classifier with the course's current recipe, score it once on the held-out photos, save it (weights, and a card of metrics and settings), and log the run"
     t0, s = time.time(), recipe_settings(**locals())                      # 0. every setting, checked before any photo is read
@@ -323,15 +323,16 @@ def _check_args(a):
     return split
 
 # %% ../nbs/04b_train.ipynb #6a943ef6
-PRESETS = dict(benchmark={}, people=dict(split='trainval', valid_per_class=5, phone=0.5))   # name: the settings it changes in `train_classifier`'s defaults (lesson 08b measures `people`)
+PRESETS = dict(benchmark=dict(split=None, valid_per_class=0, phone=0, epochs=10),          # name: the settings it gives those not given (None); split None is 'official' on Flowers102
+               people=dict(split='trainval', valid_per_class=5, phone=0.5, epochs=20))     # (lesson 08b measures `people`)
 
 def apply_preset(args:dict, # `train_classifier`'s arguments, every one of them (defaults applied), `preset` among them
-                ) -> dict: # the arguments, with the preset's settings in place of the ones left at their defaults
-    "The settings a run uses: its preset's, except where a setting was changed from `train_classifier`'s default"
+                ) -> dict: # the arguments, with the preset's setting wherever one was not given (None)
+    "The settings a run uses: each one given, else its preset's"
     if args['preset'] not in PRESETS: raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {args['preset']!r}.")
-    default = {k: p.default for k, p in inspect.signature(train_classifier).parameters.items()}
-    folder = args['data'] is not None and not find_flowers(args['data'])       # a folder of classes has its own split: the preset's Flowers102 split settings do not apply
-    return {**args, **{k: v for k, v in PRESETS[args['preset']].items() if args[k] == default[k] and not (folder and k in ('split', 'valid_per_class'))}}
+    p = PRESETS[args['preset']]
+    if args['data'] is not None and not find_flowers(args['data']): p = {**p, 'split': None, 'valid_per_class': 0}   # a folder of classes: its own split, nothing kept back
+    return {**args, **{k: v for k, v in p.items() if args[k] is None}}
 
 # %% ../nbs/04b_train.ipynb #3b4fef99
 def recipe_settings(**kwargs, # `train_classifier`'s arguments, by name; its defaults for the rest
