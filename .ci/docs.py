@@ -135,8 +135,8 @@ def openings(nb_path):
         if len(w) >= 4: res.append(' '.join(w))
     return res
 
-def page_problems(d, page, exported=(), texts=()):
-    "What a reader would see wrong on one rendered page"
+def page_problems(d, page, exported=(), texts=(), tries=2):
+    "What a reader would see wrong on one rendered page (looked at again once before it counts: a page read before Chromium finished building it once lost its later half)"
     d.get(page.as_uri())
     r = d.execute_script(CHECK)
     res = [f'shows a directive or front-matter line: {l!r}' for l in r['directives']]
@@ -144,7 +144,7 @@ def page_problems(d, page, exported=(), texts=()):
     res += [f'link to nothing: {h}' for h in r['links'] if not (page.parent/h.split('#')[0]).exists()]
     res += [f'no show_doc block for {n}' for n in exported if n not in r['headings']]
     res += [f'text missing: {t!r}' for t in texts if t not in r['words']][:3]
-    return res
+    return page_problems(d, page, exported, texts, tries - 1) if res and tries > 1 else res
 
 def screenshot(d, page, fname, size=(1100, 1500)):
     "The top of a rendered page, as a JPEG"
