@@ -230,7 +230,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      tta:int|str=0, # test-time augmentation in the final scoring (`score_heldout`): `n` random passes, or 'flip'; 0: one plain pass
                      name:str|None=None, # a name for the run in the log, e.g. the trick it tries
                      mlflow:bool=False, # also log the run to MLflow (`log_mlflow`; `pip install deepbloom[mlflow]`)
-                     preset:str='benchmark', # a named recipe of `PRESETS`: 'benchmark' compares recipes (lessons 04b–08), 'people' makes the model handed to people (lesson 08b); it fills in `split`, `valid_per_class` and `phone` where they are not given
+                     preset:str='benchmark', # a named recipe of `PRESETS`: 'benchmark' compares recipes (lessons 04b–08), 'people' makes the model handed to people (lesson 08b); it fills in `split`, `valid_per_class`, `phone` and `epochs` where they are not given
                     ) -> dict: # the metrics and the settings that produced them
     "Train a flower classifier with the course's current recipe, score it once on the held-out photos, save it (weights, and a card of metrics and settings), and log the run"
     t0, s = time.time(), recipe_settings(**locals())                      # 0. every setting, checked before any photo is read
