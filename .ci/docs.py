@@ -146,6 +146,10 @@ def page_problems(d, page, exported=(), texts=(), tries=2):
     res += [f'text missing: {t!r}' for t in texts if t not in r['words']][:3]
     return page_problems(d, page, exported, texts, tries - 1) if res and tries > 1 else res
 
+def check_pages(d, pages):
+    "{notebook: what a reader would see wrong on its page}, for the pages with a problem"
+    return {nb: ps for nb, page in pages.items() if (ps := page_problems(d, OUT/page, exported_names(PROC/nb), openings(NBS/nb)))}
+
 def screenshot(d, page, fname, size=(1100, 1500)):
     "The top of a rendered page, as a JPEG"
     import io
@@ -190,7 +194,12 @@ def main():
     try:
         self_test(d)
         if a.screenshot: screenshot(d, OUT/pages['04_transfer.ipynb'], a.screenshot)
-        problems = {nb: ps for nb, page in pages.items() if (ps := page_problems(d, OUT/page, exported_names(PROC/nb), openings(NBS/nb)))}
+        problems = check_pages(d, pages)
+        if problems:   # a page has come out of the build incomplete, now and then, and passed on the next build: build every page again, once, and say so
+            print('docs: ' + '; '.join(f'{nb} had {len(ps)} problems ({(OUT/pages[nb]).stat().st_size:,} bytes page, {len(json.loads((PROC/nb).read_text())["cells"])} processed cells)'
+                                       for nb, ps in problems.items()) + ': building every page again to look once more', flush=True)
+            process(); pages = render(sorted(PROC.glob('*.ipynb')), OUT)
+            problems = check_pages(d, pages)
     finally: d.quit()
     if not a.keep: shutil.rmtree(OUT, ignore_errors=True)
     if problems: sys.exit('docs: what a reader would see wrong:\n' + '\n'.join(f'  {nb}: {"; ".join(ps)}' for nb, ps in problems.items()))
