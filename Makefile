@@ -18,7 +18,7 @@ $(BIN)/.installed: settings.ini setup.py
 env: $(BIN)/.installed
 
 # Train the model handed to people (lesson 08b's `people` preset: Flowers102's training and validation photos, five per class
-# kept back for the "not a flower it knows" threshold, eight training photos in ten through the phone chain, 30 epochs), score
+# kept back for the "not a flower it knows" threshold, eight training photos in ten through the phone chain, 45 epochs), score
 # the 6,149 test photos clean and as phone photos; prints one JSON line, then both accuracies. A model already at models/deepbloom.safetensors
 # is kept unless asked: make train ARGS=--overwrite. The benchmark recipe the lessons compare: deepbloom-train --split official
 train: env

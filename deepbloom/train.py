@@ -324,7 +324,7 @@ def _check_args(a):
 
 # %% ../nbs/04b_train.ipynb #6a943ef6
 PRESETS = dict(benchmark=dict(split=None, valid_per_class=0, phone=0, epochs=10),          # name: the settings it gives those not given (None); split None is 'official' on Flowers102
-               people=dict(split='trainval', valid_per_class=5, phone=0.8, epochs=30))     # (lesson 08b measures `people`)
+               people=dict(split='trainval', valid_per_class=5, phone=0.8, epochs=45))     # (lesson 08b measures `people`)
 
 def apply_preset(args:dict, # `train_classifier`'s arguments, every one of them (defaults applied), `preset` among them
                 ) -> dict: # the arguments, with the preset's setting wherever one was not given (None)
