@@ -34,7 +34,7 @@ __all__ = ['PRESETS', 'MODEL_FORMAT', 'CARD_BYTES', 'MAX_SIDE', 'CARD_FIELDS', '
            'check_arch', 'apply_preset', 'recipe_settings', 'recipe_items', 'recipe_dls', 'recipe_learner',
            'recipe_tricks', 'recipe_fit', 'recipe_files', 'recipe_score', 'save_model', 'recipe_card', 'recipe_log',
            'parse_card_json', 'check_card', 'read_card', 'load_model', 'top_classes', 'predict_probs', 'predict_images',
-           'trained_model', 'flowers_model']
+           'trained_model', 'flowers_model', 'rescore_model']
 
 # %% ../nbs/04b_train.ipynb #2a74741c
 def class_weights(items:pd.DataFrame, # an items table (`image_items`); its `train` rows are counted
@@ -415,9 +415,11 @@ def _one_header(fname):
     h.write_text('\n'.join(lines[:1] + [l for l in lines[1:] if l != lines[0]]) + '\n')
 
 # %% ../nbs/04b_train.ipynb #29b22d0d
-def _unknown_spec(learn, items, num_workers):
-    "The card's `unknown` entry (`fit_unknown`, on validation photos), or None when the split keeps no test photos apart (its validation photos are its test photos)"
-    return fit_unknown(learn, items, num_workers=num_workers) if {'valid', 'test'} <= set(items.set) else None
+_THRESHOLD_PHONE = 1   # the phone chain's seed for the threshold of a model trained on phone photos: not the benchmark's 0
+
+def _unknown_spec(learn, items, num_workers, phone=0):
+    "The card's `unknown` entry (`fit_unknown`, on validation photos, and on their phone versions too for a model trained with `phone`), or None when the split keeps no test photos apart (its validation photos are its test photos)"
+    return fit_unknown(learn, items, num_workers=num_workers, phone=_THRESHOLD_PHONE if phone else None) if {'valid', 'test'} <= set(items.set) else None
 
 def recipe_score(s:dict, # the run's settings: unknown_classes, tta, seed, num_workers
                  learn:Learner, # trained (`recipe_fit`)
@@ -425,7 +427,7 @@ def recipe_score(s:dict, # the run's settings: unknown_classes, tta, seed, num_w
                  unknown:pd.DataFrame, # the test photos of the classes kept out of training (`recipe_items`; none by default)
                 ) -> tuple: # (what the scoring measured, the card's "not a flower it knows" entry or None)
     "Step 5: fit the card's threshold for \"not a flower it knows\" on validation photos, then score **once** on the held-out photos, as they are and as phone photos"
-    spec = _unknown_spec(learn, items, s.num_workers)
+    spec = _unknown_spec(learn, items, s.num_workers, s.phone)
     test = heldout(items)
     if s.unknown_classes: return open_set_report(learn, test, unknown, items[items.set == 'train'], spec, s.num_workers), spec
     scored = score_heldout(learn, test, s.tta, seed=s.seed)
@@ -442,7 +444,9 @@ def _measured_on(s, scored, spec):
     "What each of the card's numbers was measured on, in words"
     on = f"{scored['n_test']} held-out photos of split {s.split}" if find_flowers(s.data) else f"{scored['n_test']} held-out photos of {Path(s.data).name}"
     return dict(accuracy=on + (f", TTA {s.tta}" if s.tta else ', one plain pass'), phone_accuracy=f"the same photos through lesson 05's phone chain (seed 0), one plain pass",
-                **(dict(unknown=f"threshold fitted on {spec['photos']} validation photos the model did not train on") if spec else {}))
+                **(dict(unknown=f"threshold fitted on {spec['photos']} validation photos the model did not train on" + _phone_versions(spec)) if spec else {}))
+
+def _phone_versions(spec): return f", as they are and through lesson 05's phone chain (seed {spec['phone_seed']})" if 'phone_seed' in spec else ''
 
 # %% ../nbs/04b_train.ipynb #3d71dba8
 MODEL_FORMAT = 'deepbloom-safetensors-1'  # the card's `format`: weights in safetensors, and this card to rebuild the learner from
@@ -661,17 +665,17 @@ def trained_model(out:str|Path='models/deepbloom.safetensors', # where the model
     card_file = Path(out).with_suffix('.json')
     card = read_card(card_file) if card_file.is_file() and Path(out).is_file() else {}
     if card.get('settings') != _settings(args): train_classifier(**{**args, 'overwrite': True}); card = read_card(card_file)   # (a model made with other settings is replaced)
-    elif 'unknown' not in card or _stale(card['unknown']): card = _add_unknown(out, card, args)   # a model trained before lesson 06b, or before its current setting: its threshold, fitted now
+    elif 'unknown' not in card or _stale(card['unknown'], args['phone']): card = _add_unknown(out, card, args)   # a model trained before lesson 06b, or before its current setting: its threshold, fitted now
     return load_model(out), card
 
-def _stale(spec):
-    "Was this card's `unknown` entry fitted with another score or share than lesson 06b's current `UNKNOWN_SCORE` and `UNKNOWN_REJECT`?"
-    return spec is not None and (spec.get('score'), spec.get('reject')) != (UNKNOWN_SCORE, UNKNOWN_REJECT)
+def _stale(spec, phone):
+    "Was this card's `unknown` entry fitted otherwise than `train_classifier` fits it now: another score or share than lesson 06b's `UNKNOWN_SCORE` and `UNKNOWN_REJECT`, or phone versions or not against the model's training (`phone`)?"
+    return spec is not None and (spec.get('score'), spec.get('reject'), spec.get('phone_seed')) != (UNKNOWN_SCORE, UNKNOWN_REJECT, _THRESHOLD_PHONE if phone else None)
 
 def _add_unknown(out, card, args):
     "Fit lesson 06b's `unknown` entry (on validation photos, when the split keeps test photos apart) for a model trained before there was one, and write it into its card"
     items = keep_valid(image_items(args['data'], _split(args['data'], args['split']), seed=args['seed']), args['valid_per_class'], args['seed'])
-    card['unknown'] = _unknown_spec(load_model(out), items, args['num_workers'])
+    card['unknown'] = _unknown_spec(load_model(out), items, args['num_workers'], args['phone'])
     Path(out).with_suffix('.json').write_text(json.dumps(card) + '\n')
     return card
 
@@ -680,3 +684,23 @@ def flowers_model(out:str|Path='models/flowers-official.safetensors', # where th
                  ) -> tuple: # (the learner, its card)
     "The model lessons 05–08 and 81 study: the recipe on Flowers102's official split, trained once (briefly with `QUICK`) and reused"
     return trained_model(out, **{'split': 'official', **(dict(epochs=1, size=96) if QUICK else {}), **kwargs})
+
+# %% ../nbs/04b_train.ipynb #356a4a7c
+def rescore_model(out:str|Path, # a model `train_classifier` saved, its card beside it
+                  runs:str|Path|None=None, # the run log to append the run to; default `runs.jsonl` beside `out`
+                  num_workers:int|None=None, # data-loading processes
+                 ) -> dict: # the card, its step 5 measured again
+    "Step 5 again on a saved model, without training it, when only the scoring changed: the card's settings rebuild the same photos, the card is rewritten, and the run logged with its training time"
+    out = Path(out); card, t0 = read_card(out.with_suffix('.json')), time.time()
+    s = recipe_settings(**_card_args(card), out=out, overwrite=True, runs=runs, num_workers=num_workers)
+    items, unknown = recipe_items(s)
+    scored, spec = recipe_score(s, load_model(out), items, unknown)
+    card = {**card, **scored, 'unknown': spec, 'seconds': round(card['train_seconds'] + time.time() - t0, 1), 'rescored': True}
+    part = _part(out.with_suffix('.json')); part.write_text(json.dumps(card) + '\n'); part.replace(out.with_suffix('.json'))
+    recipe_log(s, {k: v for k, v in card.items() if k not in ('format', 'classes', 'preprocessing')})   # (what `save_model` adds to a card)
+    return card
+
+def _card_args(card):
+    "The `train_classifier` arguments a card records: its settings, and the preset's settings as the run resolved them"
+    return {**card['settings'], 'preset': card.get('preset', 'benchmark'), 'name': card.get('name'), **{k: card.get(k) or 0 for k in ('phone', 'valid_per_class', 'unknown_classes', 'degrade')},
+            **({'degrade_kinds': card['degrade_kinds']} if card.get('degrade_kinds') else {})}

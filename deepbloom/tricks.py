@@ -82,16 +82,21 @@ def score_corrupted(runs:pd.DataFrame, # from `run_tricks`: each run's `name`, `
                     corruptions:dict=CORRUPTED, # kind: strength
                     **kwargs, # passed to `learner_preds` (e.g. `num_workers`)
                    ) -> pd.DataFrame: # every score in `log`: one row per run, with its accuracy (`clean`, `blur`, ...) and the share it flags as unknown (`flagged_clean`, ...)
-    "Score each run's model on `items`, clean and under each corruption: its accuracy, and the share of photos its card's threshold calls \"not a flower it knows\" (lesson 06b); logged, runs already in `log` not scored again"
+    "Score each run's model on `items`, clean and under each corruption: its accuracy, and the share of photos its card's threshold calls \"not a flower it knows\" (lesson 06b); logged, and not scored again unless the run was logged again since (`rescore_model`)"
     log = Path(log)
     for r in runs.to_dict('records'):
-        if log.is_file() and (r['name'], r['seed']) in _logged(read_runs(log)): continue
+        if _scored_since(log, r): continue
         learn, row = load_model(r['model']), dict(name=r['name'], seed=r['seed'], model=r['model'], n_photos=len(items), corruptions=corruptions)
         for kind, s in {'clean': None, **corruptions}.items():
             logits, targs = learner_preds(learn, items, Corrupt(kind, s) if s is not None else None, raw=True, **kwargs)
             row.update({kind: round(accuracy(logits, targs).item(), 4), f'flagged_{kind}': round(1 - known_scores(logits, learn.card.get('unknown'))[1].float().mean().item(), 4)})
         log_run(row, log)
     return read_runs(log)
+
+def _scored_since(log, run):
+    "Does `log` hold a score of this run (its name and seed) logged after the run itself?"
+    s = read_runs(log) if log.is_file() else pd.DataFrame(columns=['name', 'seed', 'time'])
+    return bool(((s.name == run['name']) & (s.seed == run['seed']) & (s.time >= run['time'])).any())
 
 def robust_table(runs:pd.DataFrame, # from `run_tricks`: each run's test `accuracy`
                  scores:pd.DataFrame, # from `score_corrupted`

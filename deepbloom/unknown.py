@@ -12,6 +12,7 @@ from torch import Tensor
 from PIL import Image
 from fastai.learner import Learner
 from .data import RGBImage
+from .evaluate import PhonePhoto
 
 # %% auto #0
 __all__ = ['UNKNOWN_REJECT', 'UNKNOWN_SCORE', 'CARD_SCORES', 'logits_features', 'reliability', 'ece', 'plot_reliability',
@@ -23,11 +24,13 @@ __all__ = ['UNKNOWN_REJECT', 'UNKNOWN_SCORE', 'CARD_SCORES', 'logits_features', 
 def logits_features(learn:Learner, # a trained fastai vision classifier (body, then head)
                     items, # the photos: an items table (`fname`, and `name` for targets), or a list of paths, bytes or PIL images
                     num_workers:int|None=None, # data-loading processes (fastai's default: one per core)
+                    corrupt=None, # a test-time transform applied to each photo before the resize, e.g. lesson 05's `PhonePhoto(1)`
                    ) -> tuple: # (logits, pooled body features, targets or None), as tensors on the CPU
     "The raw class scores (before softmax) and the body's average-pooled features of each photo, in one pass"
     table = isinstance(items, pd.DataFrame); labelled = table and 'name' in items
     photos = items.reset_index(drop=True) if table else [RGBImage.create(o) for o in items]   # (any photo opened as RGB, as `predict_images` does)
-    dl = learn.dls.test_dl(photos, with_labels=labelled, **({} if num_workers is None else dict(num_workers=num_workers)))
+    kw = {**({} if num_workers is None else dict(num_workers=num_workers)), **({} if corrupt is None else dict(after_item=[corrupt, *learn.dls.valid.after_item.fs]))}
+    dl = learn.dls.test_dl(photos, with_labels=labelled, **kw)
     body, head = learn.model[0], learn.model[1]
     learn.model.eval(); L, Fs, T = [], [], []
     with torch.inference_mode():
@@ -160,12 +163,15 @@ def fit_unknown(learn:Learner, # a trained classifier
                 reject:float=UNKNOWN_REJECT, # the share of known validation photos the threshold may reject
                 score:str=UNKNOWN_SCORE, # the score the threshold is on: one of `CARD_SCORES`
                 num_workers:int|None=None, # data-loading processes
-               ) -> dict: # the model card's `unknown` entry: score, temperature, threshold, reject, photos, and the validation ECE before and after
+                phone:int|None=None, # for a model trained on phone photos: the validation photos through lesson 05's phone chain with this seed (not the benchmark's 0) count too; None: as they are only
+               ) -> dict: # the model card's `unknown` entry: score, temperature, threshold, reject, photos, `phone_seed` if any, and the validation ECE before and after
     "Fit the temperature and the threshold below which a photo is \"not a flower it knows\", on validation photos only"
     valid = items[items.set == 'valid']
     if not len(valid): raise ValueError("fit_unknown needs validation photos (rows with set 'valid') that the model did not train on.")
     logits, _, targs = logits_features(learn, valid, num_workers)
-    spec = dict(score=score, temperature=fit_temperature(logits, targs))
+    if phone is not None:                                                  # the same photos as a phone would leave them, beside them
+        pl, _, pt = logits_features(learn, valid, num_workers, PhonePhoto(phone)); logits, targs = torch.cat([logits, pl]), torch.cat([targs, pt])
+    spec = dict(score=score, temperature=fit_temperature(logits, targs), **({} if phone is None else dict(phone_seed=phone)))
     return dict(spec, threshold=round(fit_threshold(card_score(logits, spec), reject), 4), reject=reject, photos=len(valid),
                 ece=round(ece(logits.softmax(1), targs), 4), ece_calibrated=round(ece(torch.softmax(logits / spec['temperature'], 1), targs), 4))
 
