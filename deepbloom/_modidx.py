@@ -304,5 +304,6 @@ d = { 'settings': { 'branch': 'main',
                                    'deepbloom.unknown.open_set_report': ('unknown.html#open_set_report', 'deepbloom/unknown.py'),
                                    'deepbloom.unknown.plot_reliability': ('unknown.html#plot_reliability', 'deepbloom/unknown.py'),
                                    'deepbloom.unknown.reliability': ('unknown.html#reliability', 'deepbloom/unknown.py'),
+                                   'deepbloom.unknown.sample_photos': ('unknown.html#sample_photos', 'deepbloom/unknown.py'),
                                    'deepbloom.unknown.synthetic_unknowns': ('unknown.html#synthetic_unknowns', 'deepbloom/unknown.py'),
                                    'deepbloom.unknown.unknown_note': ('unknown.html#unknown_note', 'deepbloom/unknown.py')}}}

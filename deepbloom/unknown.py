@@ -15,10 +15,10 @@ from .data import RGBImage
 from .evaluate import PhonePhoto
 
 # %% auto #0
-__all__ = ['UNKNOWN_REJECT', 'UNKNOWN_SCORE', 'CARD_SCORES', 'logits_features', 'reliability', 'ece', 'plot_reliability',
-           'fit_temperature', 'msp_score', 'maxlogit_score', 'energy_score', 'knn_score', 'auroc', 'fpr_at_tpr',
-           'fit_threshold', 'coverage_curve', 'card_score', 'fit_unknown', 'known_scores', 'unknown_note',
-           'open_set_report', 'synthetic_unknowns']
+__all__ = ['UNKNOWN_REJECT', 'UNKNOWN_SCORE', 'CARD_SCORES', 'SKIMAGE_SAMPLES', 'logits_features', 'reliability', 'ece',
+           'plot_reliability', 'fit_temperature', 'msp_score', 'maxlogit_score', 'energy_score', 'knn_score', 'auroc',
+           'fpr_at_tpr', 'fit_threshold', 'coverage_curve', 'card_score', 'fit_unknown', 'known_scores', 'unknown_note',
+           'open_set_report', 'synthetic_unknowns', 'sample_photos']
 
 # %% ../nbs/06b_unknown.ipynb #16c381ff
 def logits_features(learn:Learner, # a trained fastai vision classifier (body, then head)
@@ -227,4 +227,23 @@ def synthetic_unknowns(n:int=8, # how many images
         elif kind == 2: k = int(rng.integers(4, 16)); a = np.where((((xx * k).astype(int) + (yy * k).astype(int)) % 2 == 0)[..., None], c[0], c[1])
         else: a = c[0] + (c[1] - c[0]) * ((xx + yy) / 2)[..., None]
         res.append(Image.fromarray((a * 255).astype(np.uint8)))
+    return res
+
+# %% ../nbs/06b_unknown.ipynb #f4ead81d
+SKIMAGE_SAMPLES = ('astronaut', 'brick', 'camera', 'cell', 'chelsea', 'coffee', 'coins', 'grass', 'gravel', 'horse', 'hubble_deep_field',
+                   'immunohistochemistry', 'logo', 'moon', 'page', 'retina', 'rocket', 'text', 'colorwheel', 'checkerboard', 'clock')   # scikit-image's sample photos that ship with it: none of them a flower
+
+def sample_photos(crops:int=5, # random crops of each photo, besides the whole photo
+                  seed:int=0, # the same seed gives the same crops
+                 ) -> list: # RGB PIL images, each photo followed by its crops
+    "Far unknowns with nothing to download: scikit-image's sample photos (`pip install scikit-image`), whole and as random crops of at least a third of each side"
+    import skimage.data                                                    # (only here: the course's extra, not the library's)
+    rng, res = np.random.default_rng(seed), []
+    for name in SKIMAGE_SAMPLES:
+        a = getattr(skimage.data, name)()
+        im = Image.fromarray((a * 255).astype(np.uint8) if a.dtype == bool else a).convert('RGB')
+        res.append(im)
+        for _ in range(crops):
+            w, h = (int(rng.uniform(1 / 3, 1) * s) for s in im.size); x, y = rng.integers(0, im.width - w + 1), rng.integers(0, im.height - h + 1)
+            res.append(im.crop((x, y, x + w, y + h)))
     return res
