@@ -8,6 +8,7 @@ import hashlib, io, os, re, shutil, tarfile, warnings
 from contextlib import nullcontext
 from pathlib import Path
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
+import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 from fastdownload import download_url
 from scipy.io import loadmat, savemat
@@ -27,7 +28,7 @@ __all__ = ['FLOWERS_ENV', 'FLOWERS_FILES', 'FLOWERS_URL', 'FLOWERS_MD5', 'MIRROR
            'QUICK', 'find_flowers', 'flowers_source', 'download_flowers', 'flowers_path', 'stratified_split',
            'flowers_items', 'plot_counts', 'folder_items', 'image_items', 'heldout', 'make_synthetic',
            'make_synthetic_flowers102', 'make_mirror', 'hold_out_classes', 'keep_valid', 'ImageReadError', 'load_rgb',
-           'check_images', 'RGBImage', 'image_dls', 'shrink_images']
+           'check_images', 'RGBImage', 'PhotoCache', 'image_dls', 'shrink_images']
 
 # %% ../nbs/01_data.ipynb #0422818a
 FLOWERS_ENV = 'DEEPBLOOM_DATA'  # environment variable naming a local Flowers102 folder
@@ -398,15 +399,23 @@ class RGBImage(PILImage):
 # %% ../nbs/01_data.ipynb #dfabb1fa
 def _class_names(items): return items.drop_duplicates('label').sort_values('label').name.tolist()   # in the order of the labels
 
+class PhotoCache:
+    "Photos decoded once (`load_rgb`) and kept in memory by file name, for `get_x`: one whose short side is at least twice `side` shrunk by a whole factor, to no less than `side`; a file it does not hold is read as usual"
+    def __init__(self, fnames, side:int): self.ims = {f: self._fit(load_rgb(f), side) for f in fnames}
+    @staticmethod
+    def _fit(im, side): return im.reduce(min(im.size) // side) if min(im.size) >= 2 * side else im   # (a box filter: fast, and at least `side`)
+    def __call__(self, row): return self.ims.get(row['fname'], row['fname'])
+
 def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows are used
               size:int=160, # side of the square training images, in pixels
               bs:int=32, # batch size
               augment:bool=True, # random crop, flip, rotation, lighting and warp on the training set
               stats=imagenet_stats, # normalisation (mean, std) the model expects
               seed:int=42, # seeds Python, NumPy and torch so shuffles and augmentation repeat
-              num_workers:int|None=None, # worker processes (fastai's default: one per core)
+              num_workers:int|None=None, # worker processes; None: none on a CPU, whose cores the network needs, and fastai's one per core with a GPU
               check:bool=True, # first check that every file opens, whole and not too big (`check_images`)
               item_tfms:list|None=None, # more transforms on each photo, before the resize (e.g. lesson 05's `Degrade`, which trains on degraded photos)
+              cache:bool=True, # decode each training and validation photo once and keep it in memory (`PhotoCache`), not once an epoch
               **kwargs, # passed to `DataBlock.dataloaders`
              ) -> DataLoaders:
     "fastai `DataLoaders` for the `train` and `valid` rows of `items`: presized, augmented per batch, normalised"
@@ -415,10 +424,10 @@ def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows
     vocab = _class_names(items)
     augs = aug_transforms(size=size, min_scale=0.75, max_rotate=20, max_lighting=0.3) if augment else []
     dblock = DataBlock(blocks=(ImageBlock(RGBImage), CategoryBlock(vocab=vocab, sort=False)),
-                       get_x=ColReader('fname'), get_y=ColReader('name'), splitter=ColSplitter('is_valid'),
+                       get_x=PhotoCache(df.fname, round(size * 1.25)) if cache else ColReader('fname'), get_y=ColReader('name'), splitter=ColSplitter('is_valid'),
                        item_tfms=[*(item_tfms or []), Resize(round(size * 1.25) if augment else size)], batch_tfms=[*augs, Normalize.from_stats(*stats)])
     set_seed(seed)
-    if num_workers is not None: kwargs['num_workers'] = num_workers
+    if num_workers is not None or not torch.cuda.is_available(): kwargs['num_workers'] = num_workers or 0
     return dblock.dataloaders(df.assign(is_valid=df.set.eq('valid')), bs=bs, **kwargs)
 
 # %% ../nbs/01_data.ipynb #033aad27

@@ -213,7 +213,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      monitor:int|None=2, # validation photos per class to report on after each epoch (0 or None: all)
                      out:str|Path='models/deepbloom.safetensors', # where the weights are saved (safetensors), the card beside them as .json
                      overwrite:bool=False, # replace a model already at `out`; the new files take its place only when complete
-                     num_workers:int|None=None, # data-loading processes (default: one per core); the numbers of a seed depend on it, so the log records it
+                     num_workers:int|None=None, # data-loading processes (default: none on a CPU, one per core with a GPU: `image_dls`); the numbers of a seed depend on it, so the log records it
                      runs:str|Path|None=None, # the run log to append this run to (lesson 80); default `runs.jsonl` beside `out`
                      resume:bool=False, # continue an interrupted run from its checkpoint (`out` with suffix `.ckpt.pth`), with the same settings
                      cbs:list|None=None, # more fastai callbacks for the fit
@@ -593,7 +593,7 @@ def _rebuild(fname):
     card = read_card(card_file); arch, classes, p = card['arch'], card['classes'], card['preprocessing']
     blank = Image.new('RGB', tuple(p['item_size']))                     # stand-in photos: the pipeline is built from the card, not from data
     items = pd.DataFrame(dict(fname=[blank] * 2 * len(classes), label=list(range(len(classes))) * 2, name=classes * 2, set=['train', 'valid'] * len(classes)))
-    dls = image_dls(items, size=p['size'][0], bs=2, stats=(p['mean'], p['std']), augment=p['item_size'] != p['size'], num_workers=0, check=False)
+    dls = image_dls(items, size=p['size'][0], bs=2, stats=(p['mean'], p['std']), augment=p['item_size'] != p['size'], num_workers=0, check=False, cache=False)
     learn = make_learner(dls, check_arch(arch), pretrained=False, label_smoothing=0)
     if list(_pipeline(learn)[:2]) != [p['item_size'], p['size']]: raise ValueError(f"{card_file} describes a pipeline image_dls cannot rebuild ({p['item_size']} then {p['size']} px): save models trained on image_dls batches.")
     try: weights = load_file(str(fname))
