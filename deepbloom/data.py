@@ -13,10 +13,10 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 from fastdownload import download_url
 from scipy.io import loadmat, savemat
 from torchvision.datasets import Flowers102
-from fastai.data.block import DataBlock, CategoryBlock
+from fastai.data.block import DataBlock, CategoryBlock, TransformBlock
 from fastai.data.core import DataLoaders
 from fastai.data.external import fastai_path
-from fastai.data.transforms import ColReader, ColSplitter, Normalize, image_extensions
+from fastai.data.transforms import ColReader, ColSplitter, Normalize, IntToFloatTensor, image_extensions
 from fastai.torch_core import set_seed
 from fastcore.parallel import parallel
 from fastai.vision.augment import Resize, aug_transforms
@@ -400,11 +400,14 @@ class RGBImage(PILImage):
 def _class_names(items): return items.drop_duplicates('label').sort_values('label').name.tolist()   # in the order of the labels
 
 class PhotoCache:
-    "Photos decoded once (`load_rgb`) and kept in memory by file name, for `get_x`: one whose short side is at least twice `side` shrunk by a whole factor, to no less than `side`; a file it does not hold is read as usual"
-    def __init__(self, fnames, side:int): self.ims = {f: self._fit(load_rgb(f), side) for f in fnames}
+    "`RGBImage.create` for a `DataBlock`, with photos decoded once (`load_rgb`) and kept in memory; a photo it does not hold (a test photo, say) is read as usual"
+    def __init__(self,
+                 fnames, # the files to decode now, e.g. the training and validation photos
+                 side:int, # the side the item transforms crop to: a photo whose short side is at least twice it is shrunk by a whole factor, to no less than it
+                ): self.ims = {str(f): self._fit(load_rgb(f), side) for f in fnames}
     @staticmethod
     def _fit(im, side): return im.reduce(min(im.size) // side) if min(im.size) >= 2 * side else im   # (a box filter: fast, and at least `side`)
-    def __call__(self, row): return self.ims.get(row['fname'], row['fname'])
+    def __call__(self, fn) -> RGBImage: return RGBImage.create(self.ims.get(str(fn), fn) if isinstance(fn, (str, Path)) else fn)
 
 def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows are used
               size:int=160, # side of the square training images, in pixels
@@ -423,8 +426,9 @@ def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows
     if check: check_images(df.fname)
     vocab = _class_names(items)
     augs = aug_transforms(size=size, min_scale=0.75, max_rotate=20, max_lighting=0.3) if augment else []
-    dblock = DataBlock(blocks=(ImageBlock(RGBImage), CategoryBlock(vocab=vocab, sort=False)),
-                       get_x=PhotoCache(df.fname, round(size * 1.25)) if cache else ColReader('fname'), get_y=ColReader('name'), splitter=ColSplitter('is_valid'),
+    photos = TransformBlock(type_tfms=PhotoCache(df.fname, round(size * 1.25)), batch_tfms=IntToFloatTensor) if cache else ImageBlock(RGBImage)   # (`ImageBlock`, reading from memory)
+    dblock = DataBlock(blocks=(photos, CategoryBlock(vocab=vocab, sort=False)),
+                       get_x=ColReader('fname'), get_y=ColReader('name'), splitter=ColSplitter('is_valid'),
                        item_tfms=[*(item_tfms or []), Resize(round(size * 1.25) if augment else size)], batch_tfms=[*augs, Normalize.from_stats(*stats)])
     set_seed(seed)
     if num_workers is not None or not torch.cuda.is_available(): kwargs['num_workers'] = num_workers or 0
