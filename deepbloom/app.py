@@ -15,7 +15,7 @@ from .data import ImageReadError, load_rgb, _open_header
 from .evaluate import hard_photo_note
 from .gradcam import learner_cam, cam_overlay
 from .train import load_model, read_card, top_classes, _CONTROL
-from .unknown import known_scores, unknown_note
+from .unknown import known_scores, unknown_note, logits_features, learner_similarity
 from .runs import command, warning_lines
 
 # %% auto #0
@@ -53,7 +53,9 @@ def explain(learn:Learner, # a model from `load_model`
            ) -> dict: # top: [(name, probability)], target: name, overlay: (height, width, 3) bytes, known: bool, score: float
     "The `k` most likely classes of a photo, the Grad-CAM overlay for `target`, and whether it is a flower the model knows (lesson 06b: the card's threshold; always, without one)"
     shown, cam, cls, logits = learner_cam(learn, img, target, raw=True)
-    score, known = known_scores(logits, getattr(learn, 'card', {}).get('unknown'))   # (the card's score may need the logits themselves: lesson 06b)
+    spec = getattr(learn, 'card', {}).get('unknown')
+    sim = learner_similarity(learn, logits_features(learn, [img], 0)[1]) if (spec or {}).get('score') == 'prototype' else None   # (a card on the prototype score needs the photo's features)
+    score, known = known_scores(logits, spec, sim)                         # (the card's score may need the logits themselves: lesson 06b)
     return dict(top=top_classes(logits.softmax(0), learn.dls.vocab, k), target=learn.dls.vocab[cls], overlay=cam_overlay(shown, cam), known=known, score=round(score, 4))
 
 # %% ../nbs/07_app.ipynb #e776ff78

@@ -120,13 +120,13 @@ def _predict_batch(clf, images, cams, onnx, tta, spec, topk, json_lines, size):
     photos = _read_photos(images)
     ok = [p for p in photos if not isinstance(p, Exception)]
     with contextlib.redirect_stdout(sys.stderr):
-        if not ok: probs = plain = None
-        elif onnx: plain = torch.from_numpy(clf.logits(ok)); probs = plain.softmax(1)   # one plain pass
-        else: probs, plain = predict_probs(clf, ok, tta)
+        if not ok: probs = plain = sim = None
+        elif onnx: plain, sim = clf.scores(ok); probs = plain.softmax(1)   # one plain pass
+        else: probs, plain, sim = predict_probs(clf, ok, tta)
         for p, c in zip(photos, cams):
             if c and not isinstance(p, Exception): _save_cam(clf, p, c)
     vocab = clf.vocab if onnx else clf.dls.vocab
-    preds = iter(zip(top_classes(probs, vocab, topk), *known_scores(plain, spec)) if ok else [])
+    preds = iter(zip(top_classes(probs, vocab, topk), *known_scores(plain, spec, sim)) if ok else [])
     for img, p, c in zip(images, photos, cams):
         if isinstance(p, Exception):
             if json_lines: print(json.dumps(dict(image=str(img), error=str(p))))

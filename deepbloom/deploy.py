@@ -13,6 +13,7 @@ from fastai.learner import Learner
 from fastai.data.transforms import Normalize
 from .data import load_rgb
 from .train import CARD_FIELDS, load_model, top_classes, check_card, parse_card_json, _check_topk, _pipeline
+from .unknown import prototype_score
 
 # %% auto #0
 __all__ = ['export_onnx', 'OnnxClassifier', 'export']
@@ -37,16 +38,24 @@ def export_onnx(learn:Learner, # a trained fastai classifier (`load_model`, `mak
     except BaseException: part.unlink(missing_ok=True); raise
     return part.replace(fname)
 
+class _WithSimilarity(torch.nn.Module):
+    "The network, with each photo's similarity to the nearest class prototype (lesson 06b) as a second output"
+    def __init__(self, model, prototypes): super().__init__(); self.body, self.head = model[0], model[1]; self.register_buffer('prototypes', prototypes.float())
+    def forward(self, x): f = self.body(x); return self.head(f), prototype_score(f.mean((2, 3)), self.prototypes)
+
 def _write_onnx(learn, fname, quantize, opset):
-    "The network to `fname`, quantised if asked, with the classes, preprocessing and unknown threshold in its metadata"
+    "The network to `fname` (and the similarity to its class prototypes, if it has them), quantised if asked, with the classes, preprocessing and unknown threshold in its metadata"
     import onnx
     item, final, mean, std = _pipeline(learn)
     model = copy.deepcopy(learn.model).eval().cpu()   # a copy: the learner keeps its device and mode
+    protos = getattr(learn, 'prototypes', None)
+    if protos is not None: model = _WithSimilarity(model, protos)
+    outs = ['logits', *(['similarity'] if protos is not None else [])]
     x = torch.zeros(1, 3, *final)
     with torch.no_grad(), warnings.catch_warnings():                  # the TorchScript exporter: no onnxscript needed; torch >= 2.9 calls it legacy
         warnings.filterwarnings('ignore', message='You are using the legacy TorchScript-based ONNX export', category=DeprecationWarning)
-        torch.onnx.export(model, (x,), str(fname), input_names=['image'], output_names=['logits'], opset_version=opset,
-                          dynamic_axes={'image': {0: 'batch'}, 'logits': {0: 'batch'}}, dynamo=False)
+        torch.onnx.export(model, (x,), str(fname), input_names=['image'], output_names=outs, opset_version=opset,
+                          dynamic_axes={'image': {0: 'batch'}, **{o: {0: 'batch'} for o in outs}}, dynamo=False)
     if quantize:
         from onnxruntime.quantization import quantize_dynamic, QuantType
         f32 = fname.with_name(fname.stem + '.float32.tmp.onnx'); fname.replace(f32)
@@ -101,6 +110,8 @@ class OnnxClassifier:
         self.vocab, (self.item_size, self.size) = card['classes'], (card['preprocessing'][k] for k in ('item_size', 'size'))
         self.mean, self.std = (np.array(card['preprocessing'][k], np.float32)[:, None, None] for k in ('mean', 'std'))
         self.unknown = card['unknown']                                          # the model card's threshold for "not a flower it knows" (lesson 06b), or None
+        self.similar = len(self.sess.get_outputs()) > 1                         # a second output: the similarity to the class prototypes
+        if (self.unknown or {}).get('score') == 'prototype' and not self.similar: raise ValueError(f"{fname}'s threshold is on the prototype score, but the network does not give it: export the model again with deepbloom-export.")
 
     def preprocess(self, img) -> np.ndarray: # (3, height, width) float32, normalised
         "One photo (path, bytes or PIL image) as the network's input, prepared as fastai's test pipeline does"
@@ -110,11 +121,18 @@ class OnnxClassifier:
         a = _bilinear(np.asarray(im, np.float32) / 255, *self.size)                           # then the batch transform's resize
         return (a.transpose(2, 0, 1) - self.mean) / self.std
 
+    def scores(self, imgs:list, # photos: paths, bytes or PIL images
+               bs:int=32, # photos per run of the network
+              ) -> tuple: # ((photos, classes) raw class scores, each photo's similarity to the class prototypes or None), as tensors
+        "What a card's threshold may be on (lesson 06b): the network's raw class scores (before softmax) and, for a model with class prototypes, each photo's similarity to them"
+        runs = [self.sess.run(None, {'image': np.stack([self.preprocess(o) for o in imgs[i:i + bs]])}) for i in range(0, len(imgs), bs)]
+        return torch.from_numpy(np.concatenate([r[0] for r in runs])), torch.from_numpy(np.concatenate([r[1] for r in runs])) if self.similar else None
+
     def logits(self, imgs:list, # photos: paths, bytes or PIL images
                bs:int=32, # photos per run of the network
               ) -> np.ndarray: # (photos, classes) raw class scores
-        "The network's raw class scores (before softmax) of each photo: what a card's maximum-logit threshold is on (lesson 06b)"
-        return np.concatenate([self.sess.run(None, {'image': np.stack([self.preprocess(o) for o in imgs[i:i + bs]])})[0] for i in range(0, len(imgs), bs)])
+        "The network's raw class scores (before softmax) of each photo"
+        return self.scores(imgs, bs)[0].numpy()
 
     def probs(self, imgs:list, # photos: paths, bytes or PIL images
               bs:int=32, # photos per run of the network

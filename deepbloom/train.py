@@ -26,15 +26,15 @@ from .data import QUICK, _class_names, check_images, find_flowers, flowers_path,
 from .transfer import LITE0, STRATEGIES, TORCHVISION_ARCHS, arch_stats, make_learner, fit_transfer, monitor_items, _load_plain
 from .runs import log_run, log_mlflow, check_mlflow, check_new, RUNS_FILE
 from .evaluate import Degrade, PhonePhoto, PhoneAugment, top_answer, learner_preds
-from .unknown import CARD_SCORES, UNKNOWN_REJECT, UNKNOWN_SCORE, fit_unknown, known_scores, open_set_report
+from .unknown import CARD_SCORES, UNKNOWN_REJECT, UNKNOWN_SCORE, fit_unknown, known_scores, open_set_report, logits_features, learner_similarity
 
 # %% auto #0
-__all__ = ['PRESETS', 'MODEL_FORMAT', 'CARD_BYTES', 'MAX_SIDE', 'CARD_FIELDS', 'class_weights', 'ProgressiveResize', 'Mirror',
-           'parse_tta', 'tta_preds', 'score_heldout', 'data_parallel', 'Checkpoint', 'train_classifier', 'check_whole',
-           'check_arch', 'apply_preset', 'recipe_settings', 'recipe_items', 'recipe_dls', 'recipe_learner',
-           'recipe_tricks', 'recipe_fit', 'recipe_files', 'recipe_score', 'save_model', 'recipe_card', 'recipe_log',
-           'parse_card_json', 'check_card', 'read_card', 'load_model', 'top_classes', 'predict_probs', 'predict_images',
-           'trained_model', 'flowers_model', 'rescore_model']
+__all__ = ['PRESETS', 'MODEL_FORMAT', 'PROTOTYPES', 'CARD_BYTES', 'MAX_SIDE', 'CARD_FIELDS', 'class_weights', 'ProgressiveResize',
+           'Mirror', 'parse_tta', 'tta_preds', 'score_heldout', 'data_parallel', 'Checkpoint', 'train_classifier',
+           'check_whole', 'check_arch', 'apply_preset', 'recipe_settings', 'recipe_items', 'recipe_dls',
+           'recipe_learner', 'recipe_tricks', 'recipe_fit', 'recipe_files', 'recipe_score', 'save_model', 'recipe_card',
+           'recipe_log', 'parse_card_json', 'check_card', 'read_card', 'load_model', 'top_classes', 'predict_probs',
+           'predict_images', 'trained_model', 'flowers_model', 'rescore_model']
 
 # %% ../nbs/04b_train.ipynb #2a74741c
 def class_weights(items:pd.DataFrame, # an items table (`image_items`); its `train` rows are counted
@@ -416,10 +416,12 @@ def _one_header(fname):
 
 # %% ../nbs/04b_train.ipynb #29b22d0d
 _THRESHOLD_PHONE = 1   # the phone chain's seed for the threshold of a model trained on phone photos: not the benchmark's 0
+_PHONE_SCORE = 'prototype'   # the card's score for a model trained on phone photos: once its threshold must let phone photos through, the maximum logit lets things that are no flower through too (lesson 08b)
 
 def _unknown_spec(learn, items, num_workers, phone=0):
-    "The card's `unknown` entry (`fit_unknown`, on validation photos, and on their phone versions too for a model trained with `phone`), or None when the split keeps no test photos apart (its validation photos are its test photos)"
-    return fit_unknown(learn, items, num_workers=num_workers, phone=_THRESHOLD_PHONE if phone else None) if {'valid', 'test'} <= set(items.set) else None
+    "The card's `unknown` entry (`fit_unknown`, on validation photos, and on their phone versions too, with the prototype score, for a model trained with `phone`), or None when the split keeps no test photos apart (its validation photos are its test photos)"
+    if not {'valid', 'test'} <= set(items.set): return None
+    return fit_unknown(learn, items, score=_PHONE_SCORE if phone else UNKNOWN_SCORE, num_workers=num_workers, phone=_THRESHOLD_PHONE if phone else None)
 
 def recipe_score(s:dict, # the run's settings: unknown_classes, tta, seed, num_workers
                  learn:Learner, # trained (`recipe_fit`)
@@ -435,9 +437,9 @@ def recipe_score(s:dict, # the run's settings: unknown_classes, tta, seed, num_w
 
 def _phone_scores(learn, test, spec, num_workers):
     "On the held-out photos as a phone would leave them (lesson 05's phone benchmark, seed 0), one plain pass: accuracy, the commonest answer's share (`top_answer`), and the share the threshold flags"
-    logits, targs = learner_preds(learn, test, PhonePhoto(0), raw=True, num_workers=num_workers)
+    logits, feats, targs = logits_features(learn, test, num_workers, PhonePhoto(0))
     top, share = top_answer(logits, learn.dls.vocab)
-    flagged = dict(phone_flagged=round(1 - known_scores(logits, spec)[1].float().mean().item(), 4)) if spec else {}
+    flagged = dict(phone_flagged=round(1 - known_scores(logits, spec, learner_similarity(learn, feats))[1].float().mean().item(), 4)) if spec else {}
     return dict(phone_accuracy=round(accuracy(logits, targs).item(), 4), phone_top_answer=top, phone_top_share=share, **flagged)
 
 def _measured_on(s, scored, spec):
@@ -450,6 +452,7 @@ def _phone_versions(spec): return f", as they are and through lesson 05's phone 
 
 # %% ../nbs/04b_train.ipynb #3d71dba8
 MODEL_FORMAT = 'deepbloom-safetensors-1'  # the card's `format`: weights in safetensors, and this card to rebuild the learner from
+PROTOTYPES = 'unknown.prototypes'  # the tensor beside the weights that holds a model's class prototypes (lesson 06b), if its card's score needs them
 
 def _pipeline(learn):
     "(item size, final size, mean, std) of a learner's test-time pipeline"
@@ -467,7 +470,8 @@ def save_model(learn:Learner, # a trained classifier whose `DataLoaders` come fr
     fname, (item, final, mean, std) = Path(fname), _pipeline(learn)
     card = {**card, 'format': MODEL_FORMAT, 'classes': [str(v) for v in learn.dls.vocab], 'preprocessing': dict(item_size=item, size=final, mean=mean, std=std)}
     weights, card_file = fname.with_name(fname.name + '.tmp'), fname.with_suffix('.json.tmp')   # both written first: an old model stays whole until then
-    save_file({k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}, str(weights))
+    protos = {} if getattr(learn, 'prototypes', None) is None else {PROTOTYPES: learn.prototypes}   # (lesson 06b's class prototypes, for a card on that score)
+    save_file({k: v.detach().cpu().contiguous() for k, v in {**learn.model.state_dict(), **protos}.items()}, str(weights))
     card_file.write_text(json.dumps(card) + '\n')
     weights.replace(fname); card_file.replace(fname.with_suffix('.json'))
     return fname
@@ -598,6 +602,8 @@ def _rebuild(fname):
     if list(_pipeline(learn)[:2]) != [p['item_size'], p['size']]: raise ValueError(f"{card_file} describes a pipeline image_dls cannot rebuild ({p['item_size']} then {p['size']} px): save models trained on image_dls batches.")
     try: weights = load_file(str(fname))
     except Exception as e: raise ValueError(f"{fname} cannot be read as safetensors ({type(e).__name__}: {str(e)[:150]}): the file is damaged; copy it again or train again.") from None
+    learn.prototypes = weights.pop(PROTOTYPES, None)                       # (not part of the network)
+    if (card.get('unknown') or {}).get('score') == 'prototype' and learn.prototypes is None: raise ValueError(f"{card_file}'s threshold is on the prototype score, but {fname.name} holds no prototypes: keep each model with its own card.")
     try: learn.model.load_state_dict(weights)
     except RuntimeError as e: raise ValueError(f"The weights in {fname.name} do not fit its card ({arch}, {len(classes)} classes: {str(e).splitlines()[0][:150]}): keep each model with its own card.") from None
     learn.card = card                                                      # what it scored, how it was made, and when to say "not a flower it knows" (lesson 06b)
@@ -640,11 +646,12 @@ def top_classes(probs, # probabilities: (photos, classes), or (classes,) for one
 def predict_probs(learn:Learner, # from `load_model`
                   images:list, # image paths (or bytes, or PIL images)
                   tta:int|str=0, # test-time augmentation, as `deepbloom-train --tta` scored it (`tta_preds`): `n` random passes or 'flip'
-                 ) -> tuple: # (probabilities, the plain pass's logits), each (images, classes)
-    "Class probabilities of each image, and the plain pass's logits (raw class scores), which lesson 06b's \"not a flower it knows\" is fitted on"
-    dl = learn.dls.test_dl([RGBImage.create(o) for o in images], num_workers=0)
-    logits = learn.get_preds(dl=dl, act=noop)[0].as_subclass(torch.Tensor)   # (no softmax: the maximum logit needs the raw scores)
-    return (tta_preds(learn, dl, tta)[0] if tta else logits.softmax(1)), logits
+                 ) -> tuple: # (probabilities, the plain pass's logits, each (images, classes); the similarity to the class prototypes, or None)
+    "Class probabilities of each image, and what lesson 06b's \"not a flower it knows\" is fitted on: the plain pass's logits (raw class scores) and, for a model with class prototypes, each image's similarity to them"
+    photos = [RGBImage.create(o) for o in images]
+    logits, feats, _ = logits_features(learn, photos, 0)                   # (no softmax: the maximum logit needs the raw scores)
+    probs = tta_preds(learn, learn.dls.test_dl(photos, num_workers=0), tta)[0] if tta else logits.softmax(1)
+    return probs, logits, learner_similarity(learn, feats)
 
 def predict_images(learn:Learner, # from `load_model`
                    images:list, # image paths (or bytes, or PIL images)
@@ -669,14 +676,15 @@ def trained_model(out:str|Path='models/deepbloom.safetensors', # where the model
     return load_model(out), card
 
 def _stale(spec, phone):
-    "Was this card's `unknown` entry fitted otherwise than `train_classifier` fits it now: another score or share than lesson 06b's `UNKNOWN_SCORE` and `UNKNOWN_REJECT`, or phone versions or not against the model's training (`phone`)?"
-    return spec is not None and (spec.get('score'), spec.get('reject'), spec.get('phone_seed')) != (UNKNOWN_SCORE, UNKNOWN_REJECT, _THRESHOLD_PHONE if phone else None)
+    "Was this card's `unknown` entry fitted otherwise than `train_classifier` fits it now: another score or share than lesson 06b's `UNKNOWN_SCORE` and `UNKNOWN_REJECT` (or `_PHONE_SCORE`), or phone versions or not against the model's training (`phone`)?"
+    return spec is not None and (spec.get('score'), spec.get('reject'), spec.get('phone_seed')) != (_PHONE_SCORE if phone else UNKNOWN_SCORE, UNKNOWN_REJECT, _THRESHOLD_PHONE if phone else None)
 
 def _add_unknown(out, card, args):
     "Fit lesson 06b's `unknown` entry (on validation photos, when the split keeps test photos apart) for a model trained before there was one, and write it into its card"
     items = keep_valid(image_items(args['data'], _split(args['data'], args['split']), seed=args['seed']), args['valid_per_class'], args['seed'])
-    card['unknown'] = _unknown_spec(load_model(out), items, args['num_workers'], args['phone'])
-    Path(out).with_suffix('.json').write_text(json.dumps(card) + '\n')
+    learn = load_model(out); card['unknown'] = _unknown_spec(learn, items, args['num_workers'], args['phone'])
+    if getattr(learn, 'prototypes', None) is not None: save_model(learn, out, card)   # (the same weights, with the prototypes the new entry needs)
+    else: Path(out).with_suffix('.json').write_text(json.dumps(card) + '\n')
     return card
 
 def flowers_model(out:str|Path='models/flowers-official.safetensors', # where the model is, or will be, saved
@@ -694,9 +702,9 @@ def rescore_model(out:str|Path, # a model `train_classifier` saved, its card bes
     out = Path(out); card, t0 = read_card(out.with_suffix('.json')), time.time()
     s = recipe_settings(**_card_args(card), out=out, overwrite=True, runs=runs, num_workers=num_workers)
     items, unknown = recipe_items(s)
-    scored, spec = recipe_score(s, load_model(out), items, unknown)
+    learn = load_model(out); scored, spec = recipe_score(s, learn, items, unknown)
     card = {**card, **scored, 'unknown': spec, 'seconds': round(card['train_seconds'] + time.time() - t0, 1), 'rescored': True}
-    part = _part(out.with_suffix('.json')); part.write_text(json.dumps(card) + '\n'); part.replace(out.with_suffix('.json'))
+    save_model(learn, out, card)                                           # (the same weights, with the prototypes the new entry may need)
     recipe_log(s, {k: v for k, v in card.items() if k not in ('format', 'classes', 'preprocessing')})   # (what `save_model` adds to a card)
     return card
 

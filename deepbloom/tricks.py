@@ -9,7 +9,7 @@ import pandas as pd, matplotlib.pyplot as plt
 from fastai.metrics import accuracy
 from .data import image_items, heldout
 from .evaluate import Corrupt, learner_preds
-from .unknown import known_scores
+from .unknown import known_scores, logits_features, learner_similarity
 from .runs import log_run, read_runs
 from .train import train_classifier, load_model, score_heldout
 
@@ -80,7 +80,7 @@ def score_corrupted(runs:pd.DataFrame, # from `run_tricks`: each run's `name`, `
                     items:pd.DataFrame, # the photos to score (e.g. lesson 05's sample of test photos)
                     log:str|Path, # the log the scores are appended to (lesson 80), and read from
                     corruptions:dict=CORRUPTED, # kind: strength
-                    **kwargs, # passed to `learner_preds` (e.g. `num_workers`)
+                    num_workers:int|None=None, # data-loading processes
                    ) -> pd.DataFrame: # every score in `log`: one row per run, with its accuracy (`clean`, `blur`, ...) and the share it flags as unknown (`flagged_clean`, ...)
     "Score each run's model on `items`, clean and under each corruption: its accuracy, and the share of photos its card's threshold calls \"not a flower it knows\" (lesson 06b); logged, and not scored again unless the run was logged again since (`rescore_model`)"
     log = Path(log)
@@ -88,8 +88,8 @@ def score_corrupted(runs:pd.DataFrame, # from `run_tricks`: each run's `name`, `
         if _scored_since(log, r): continue
         learn, row = load_model(r['model']), dict(name=r['name'], seed=r['seed'], model=r['model'], n_photos=len(items), corruptions=corruptions)
         for kind, s in {'clean': None, **corruptions}.items():
-            logits, targs = learner_preds(learn, items, Corrupt(kind, s) if s is not None else None, raw=True, **kwargs)
-            row.update({kind: round(accuracy(logits, targs).item(), 4), f'flagged_{kind}': round(1 - known_scores(logits, learn.card.get('unknown'))[1].float().mean().item(), 4)})
+            logits, feats, targs = logits_features(learn, items, num_workers, Corrupt(kind, s) if s is not None else None)
+            row.update({kind: round(accuracy(logits, targs).item(), 4), f'flagged_{kind}': round(1 - known_scores(logits, learn.card.get('unknown'), learner_similarity(learn, feats))[1].float().mean().item(), 4)})
         log_run(row, log)
     return read_runs(log)
 

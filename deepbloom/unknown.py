@@ -16,9 +16,10 @@ from .evaluate import PhonePhoto
 
 # %% auto #0
 __all__ = ['UNKNOWN_REJECT', 'UNKNOWN_SCORE', 'CARD_SCORES', 'SKIMAGE_SAMPLES', 'logits_features', 'reliability', 'ece',
-           'plot_reliability', 'fit_temperature', 'msp_score', 'maxlogit_score', 'energy_score', 'knn_score', 'auroc',
-           'fpr_at_tpr', 'fit_threshold', 'coverage_curve', 'card_score', 'fit_unknown', 'known_scores', 'unknown_note',
-           'open_set_report', 'synthetic_unknowns', 'sample_photos']
+           'plot_reliability', 'fit_temperature', 'msp_score', 'maxlogit_score', 'energy_score', 'knn_score',
+           'class_prototypes', 'prototype_score', 'auroc', 'fpr_at_tpr', 'fit_threshold', 'coverage_curve',
+           'learner_similarity', 'card_score', 'fit_unknown', 'known_scores', 'unknown_note', 'open_set_report',
+           'synthetic_unknowns', 'sample_photos']
 
 # %% ../nbs/06b_unknown.ipynb #16c381ff
 def logits_features(learn:Learner, # a trained fastai vision classifier (body, then head)
@@ -112,6 +113,20 @@ def knn_score(feats:Tensor, # (photos, features), e.g. from `logits_features`
     sim = (f @ b.T).topk(k, 1).values[:, -1]
     return -(2 - 2 * sim).clamp_min(0).sqrt()
 
+def class_prototypes(feats:Tensor, # (training photos, features), e.g. from `logits_features`
+                     targs:Tensor, # their classes
+                     n_classes:int, # how many classes the model has
+                    ) -> Tensor: # (classes, features): one direction per class, of length 1 (zeros for a class without photos)
+    "Each class's prototype: the mean of its training photos' length-normalised features, normalised again"
+    f = F.normalize(torch.as_tensor(feats).float(), dim=1)
+    return F.normalize(torch.zeros(n_classes, f.shape[1]).index_add_(0, torch.as_tensor(targs).long(), f), dim=1)
+
+def prototype_score(feats:Tensor, # (photos, features)
+                    prototypes:Tensor, # (classes, features), from `class_prototypes`
+                   ) -> Tensor: # one score per photo, from -1 to 1 (higher: more likely known)
+    "Cosine similarity to the nearest class prototype: a feature-space score that keeps one direction per class instead of every training photo"
+    return (F.normalize(torch.as_tensor(feats).float(), dim=1) @ torch.as_tensor(prototypes).float().T).max(1).values
+
 # %% ../nbs/06b_unknown.ipynb #be868648
 def auroc(known:Tensor, # scores of photos of known classes
           unknown:Tensor, # scores of photos of unknown classes
@@ -149,14 +164,31 @@ def coverage_curve(scores:Tensor, # one score per photo (higher: more likely kno
 # %% ../nbs/06b_unknown.ipynb #26f80469
 UNKNOWN_REJECT = 0.02        # the share of known validation photos the threshold may reject (chosen on Flowers102, at the end of this lesson)
 UNKNOWN_SCORE = 'maxlogit'   # the score in the card: 'maxlogit' or 'msp' (at the fitted temperature)
-CARD_SCORES = {'msp': 'calibrated confidence', 'maxlogit': 'top-class score'}   # the scores a card may hold, and what `deepbloom-predict` and the app call them
+CARD_SCORES = {'msp': 'calibrated confidence', 'maxlogit': 'top-class score', 'prototype': 'similarity to the nearest class'}   # the scores a card may hold, and what `deepbloom-predict` and the app call them
+
+def learner_similarity(learn:Learner, # a classifier; `learn.prototypes` are its class prototypes, if `fit_unknown` fitted some (`load_model` reads them back)
+                       feats:Tensor, # (photos, features), from `logits_features`
+                      ) -> Tensor|None: # each photo's `prototype_score`, or None for a model without prototypes
+    "The photos' similarity to the nearest of the model's own class prototypes, which a card on the `prototype` score needs"
+    p = getattr(learn, 'prototypes', None)
+    return None if p is None else prototype_score(feats, p)
 
 def card_score(logits:Tensor, # (photos, classes) raw class scores
                spec:dict, # the card's `unknown` entry (`fit_unknown`): its `score`, and the `temperature` MSP uses
+               similarity:Tensor|None=None, # each photo's similarity to the model's class prototypes (`learner_similarity`): needed by the `prototype` score only
               ) -> Tensor: # one score per photo (higher: more likely known)
     "The score the card names, of each photo"
     if spec.get('score') not in CARD_SCORES: raise ValueError(f"The model card's unknown-photo score {spec.get('score')!r} is not one deepbloom knows ({', '.join(CARD_SCORES)}): fit it again with fit_unknown, or pass --no-unknown.")
+    if spec['score'] == 'prototype' and similarity is None: raise ValueError("This model card's score is the similarity to the nearest class prototype: give each photo's `similarity` (`learner_similarity`), from the model saved with its prototypes.")
+    if spec['score'] == 'prototype': return torch.as_tensor(similarity).float().reshape(-1)
     return msp_score(logits, spec['temperature']) if spec['score'] == 'msp' else maxlogit_score(logits)
+
+def _prototypes(learn, items, num_workers):
+    "The class prototypes of the `train` rows of `items`, in the model's class order"
+    train = items[items.set == 'train']
+    if not len(train): raise ValueError("The prototype score needs the photos the model trained on (rows with set 'train').")
+    _, feats, targs = logits_features(learn, train, num_workers)
+    return class_prototypes(feats, targs, len(learn.dls.vocab))
 
 def fit_unknown(learn:Learner, # a trained classifier
                 items:pd.DataFrame, # its items table: only the `valid` rows are used, never `test`
@@ -165,22 +197,24 @@ def fit_unknown(learn:Learner, # a trained classifier
                 num_workers:int|None=None, # data-loading processes
                 phone:int|None=None, # for a model trained on phone photos: the validation photos through lesson 05's phone chain with this seed (not the benchmark's 0) count too; None: as they are only
                ) -> dict: # the model card's `unknown` entry: score, temperature, threshold, reject, photos, `phone_seed` if any, and the validation ECE before and after
-    "Fit the temperature and the threshold below which a photo is \"not a flower it knows\", on validation photos only"
+    "Fit the temperature and the threshold below which a photo is \"not a flower it knows\", on validation photos only (for the `prototype` score, the prototypes on the `train` rows first: kept as `learn.prototypes`)"
     valid = items[items.set == 'valid']
     if not len(valid): raise ValueError("fit_unknown needs validation photos (rows with set 'valid') that the model did not train on.")
-    logits, _, targs = logits_features(learn, valid, num_workers)
+    learn.prototypes = _prototypes(learn, items, num_workers) if score == 'prototype' else None   # (`save_model` keeps them with the weights)
+    logits, feats, targs = logits_features(learn, valid, num_workers)
     if phone is not None:                                                  # the same photos as a phone would leave them, beside them
-        pl, _, pt = logits_features(learn, valid, num_workers, PhonePhoto(phone)); logits, targs = torch.cat([logits, pl]), torch.cat([targs, pt])
+        pl, pf, pt = logits_features(learn, valid, num_workers, PhonePhoto(phone)); logits, feats, targs = torch.cat([logits, pl]), torch.cat([feats, pf]), torch.cat([targs, pt])
     spec = dict(score=score, temperature=fit_temperature(logits, targs), **({} if phone is None else dict(phone_seed=phone)))
-    return dict(spec, threshold=round(fit_threshold(card_score(logits, spec), reject), 4), reject=reject, photos=len(valid),
+    return dict(spec, threshold=round(fit_threshold(card_score(logits, spec, learner_similarity(learn, feats)), reject), 4), reject=reject, photos=len(valid),
                 ece=round(ece(logits.softmax(1), targs), 4), ece_calibrated=round(ece(torch.softmax(logits / spec['temperature'], 1), targs), 4))
 
 def known_scores(logits:Tensor, # (photos, classes) raw class scores (before softmax), or (classes,) for one photo
                  spec:dict|None, # the card's `unknown` entry (`fit_unknown`); None: every photo counts as known
+                 similarity:Tensor|None=None, # each photo's similarity to the model's class prototypes (`learner_similarity`), for a card on the `prototype` score
                 ) -> tuple: # (scores, known): a score and a bool per photo (one of each for one photo)
     "Each photo's score (the one the card names; without a card, the top probability) and whether it clears the card's threshold"
     l = torch.as_tensor(logits).float().as_subclass(Tensor); flat = l.reshape(-1, l.shape[-1])   # (a plain tensor, not fastai's)
-    s = card_score(flat, spec or dict(score='msp', temperature=1))
+    s = card_score(flat, spec or dict(score='msp', temperature=1), similarity)
     known = s >= spec['threshold'] if spec else torch.ones(len(s), dtype=torch.bool)
     return (s[0].item(), bool(known[0])) if l.ndim == 1 else (s, known)
 
@@ -194,20 +228,21 @@ def unknown_note(score:float, # a photo's score, from `known_scores`
 def open_set_report(learn:Learner, # a classifier trained without the unknown classes
                     known:pd.DataFrame, # test photos of the classes it knows
                     unknown:pd.DataFrame, # test photos of classes it never saw (`hold_out_classes`)
-                    train:pd.DataFrame, # the photos it trained on: the bank of `knn_score`
+                    train:pd.DataFrame, # the photos it trained on (`fname`, `name`): the bank of `knn_score`, and the class prototypes
                     spec:dict|None, # from `fit_unknown`: the temperature, the card's score and its threshold; None for a split with no validation photos ('trainval'): T = 1, no threshold
                     num_workers:int|None=None, # data-loading processes
                    ) -> dict: # accuracy on the known photos, AUROC and FPR at 95 % TPR of each score, and what the threshold keeps
     "Score a model once on known and unknown test photos: closed-set accuracy, how well each score separates the two, and what the card's threshold does"
     t0 = time.time()
     (lk, fk, yk), (lu, fu, _) = (logits_features(learn, d, num_workers) for d in (known, unknown[['fname']]))
-    bank = logits_features(learn, train[['fname']], num_workers)[1]
+    _, bank, by = logits_features(learn, train, num_workers); protos = class_prototypes(bank, by, len(learn.dls.vocab))
     t = spec['temperature'] if spec else 1
-    scores = dict(msp=(msp_score(lk, t), msp_score(lu, t)), maxlogit=(maxlogit_score(lk), maxlogit_score(lu)), energy=(energy_score(lk), energy_score(lu)), knn=(knn_score(fk, bank), knn_score(fu, bank)))
+    scores = dict(msp=(msp_score(lk, t), msp_score(lu, t)), maxlogit=(maxlogit_score(lk), maxlogit_score(lu)), energy=(energy_score(lk), energy_score(lu)), knn=(knn_score(fk, bank), knn_score(fu, bank)),
+                  prototype=(prototype_score(fk, protos), prototype_score(fu, protos)))
     res = {f'{n}_{m}': round(f(*s), 4) for n, s in scores.items() for m, f in (('auroc', auroc), ('fpr95', fpr_at_tpr))}
     correct = lk.argmax(1) == yk
-    kept = known_scores(lk, spec)[1] if spec else None                     # the card's score against its threshold
-    cut = dict(known_kept=round(kept.float().mean().item(), 4), unknown_caught=round(1 - known_scores(lu, spec)[1].float().mean().item(), 4),
+    kept = known_scores(lk, spec, learner_similarity(learn, fk))[1] if spec else None   # the card's score against its threshold
+    cut = dict(known_kept=round(kept.float().mean().item(), 4), unknown_caught=round(1 - known_scores(lu, spec, learner_similarity(learn, fu))[1].float().mean().item(), 4),
                accuracy_kept=round(correct[kept].float().mean().item(), 4) if kept.any() else None, accuracy_rejected_wrong=round((correct & kept).float().mean().item(), 4)) if spec else {}
     return dict(accuracy=round(correct.float().mean().item(), 4), n_test=len(known), n_unknown=len(unknown), **res, **cut, score_seconds=round(time.time() - t0, 1))
 
