@@ -18,7 +18,7 @@ from fastai.data.transforms import Normalize
 from fastai.learner import Learner, load_learner
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.metrics import accuracy
-from fastai.torch_core import set_seed, rank_distrib, num_distrib, default_device, get_random_states, set_random_states, no_random
+from fastai.torch_core import set_seed, rank_distrib, num_distrib, default_device, get_random_states, set_random_states, no_random, find_bs
 from fastai.vision.augment import RandomResizedCropGPU
 from fastcore.basics import AttrDict, noop
 from fastcore.foundation import L
@@ -34,7 +34,7 @@ __all__ = ['PRESETS', 'MODEL_FORMAT', 'PROTOTYPES', 'CARD_BYTES', 'MAX_SIDE', 'C
            'check_whole', 'check_arch', 'apply_preset', 'recipe_settings', 'recipe_items', 'recipe_dls',
            'recipe_learner', 'recipe_tricks', 'recipe_fit', 'recipe_files', 'recipe_score', 'save_model', 'recipe_card',
            'recipe_log', 'parse_card_json', 'check_card', 'read_card', 'load_model', 'top_classes', 'predict_probs',
-           'predict_images', 'trained_model', 'flowers_model', 'rescore_model']
+           'predict_images', 'trained_model', 'flowers_model', 'rescore_model', 'StepTimer', 'inference_rate']
 
 # %% ../nbs/04b_train.ipynb #2a74741c
 def class_weights(items:pd.DataFrame, # an items table (`image_items`); its `train` rows are counted
@@ -712,3 +712,33 @@ def _card_args(card):
     "The `train_classifier` arguments a card records: its settings, and the preset's settings as the run resolved them"
     return {**card['settings'], 'preset': card.get('preset', 'benchmark'), 'name': card.get('name'), **{k: card.get(k) or 0 for k in ('phone', 'valid_per_class', 'unknown_classes', 'degrade')},
             **({'degrade_kinds': card['degrade_kinds']} if card.get('degrade_kinds') else {})}
+
+# %% ../nbs/04b_train.ipynb #a4a798fc
+class StepTimer(Callback):
+    "Time a fit's model steps (from `before_batch` to `after_step`: forward, loss, backward, optimiser) and its validations, against the whole fit"
+    def before_fit(self): self.step, self.valid, self.photos, self.start = 0., 0., 0, time.perf_counter()
+    def before_batch(self):
+        if self.training: self.t0 = time.perf_counter()
+    def after_step(self): self.step += time.perf_counter() - self.t0; self.photos += find_bs(self.yb)
+    def before_validate(self): self.t1 = time.perf_counter()
+    def after_validate(self): self.valid += time.perf_counter() - self.t1
+    def after_fit(self): self.fit = time.perf_counter() - self.start
+
+    def rates(self) -> dict: # photos per second of the steps alone (`network`), of the loop without validation (`loop`) and of the whole fit (`fit`), and the last two's shares of the first
+        "What the fit measured, as rates"
+        r = dict(network=self.photos / self.step, loop=self.photos / (self.fit - self.valid), fit=self.photos / self.fit)
+        return {**{k: round(v, 1) for k, v in r.items()}, 'loop_share': round(r['loop'] / r['network'], 3), 'fit_share': round(r['fit'] / r['network'], 3)}
+
+def inference_rate(learn:Learner, # a trained classifier
+                   items:pd.DataFrame, # photos to score (`fname`, `name`)
+                  ) -> dict: # photos per second of the network alone (`network`) and of the whole scoring pass (`scoring`), and the second's share of the first
+    "Scoring's speed against the network's: the network on the photos' batches made beforehand (its second pass: the first sets up its kernels), then the whole pass from the files (`learner_preds`)"
+    xs = [b[0] for b in learn.dls.test_dl(items, num_workers=0)]
+    learn.model.eval()
+    with torch.inference_mode():
+        for _ in range(2):
+            t = time.perf_counter()
+            for x in xs: learn.model(x)
+    net = len(items) / (time.perf_counter() - t)
+    t = time.perf_counter(); learner_preds(learn, items, num_workers=0); whole = len(items) / (time.perf_counter() - t)
+    return dict(network=round(net, 1), scoring=round(whole, 1), share=round(whole / net, 3))
