@@ -191,7 +191,7 @@ def _prototypes(learn, items, num_workers):
     return class_prototypes(feats, targs, len(learn.dls.vocab))
 
 def fit_unknown(learn:Learner, # a trained classifier
-                items:pd.DataFrame, # its items table: only the `valid` rows are used, never `test`
+                items:pd.DataFrame, # its items table: the `valid` rows fit the threshold (and the `train` rows the prototypes), never `test`
                 reject:float=UNKNOWN_REJECT, # the share of known validation photos the threshold may reject
                 score:str=UNKNOWN_SCORE, # the score the threshold is on: one of `CARD_SCORES`
                 num_workers:int|None=None, # data-loading processes
