@@ -28,7 +28,7 @@ __all__ = ['FLOWERS_ENV', 'FLOWERS_FILES', 'FLOWERS_URL', 'FLOWERS_MD5', 'MIRROR
            'QUICK', 'find_flowers', 'flowers_source', 'download_flowers', 'flowers_path', 'stratified_split',
            'flowers_items', 'plot_counts', 'folder_items', 'image_items', 'heldout', 'make_synthetic',
            'make_synthetic_flowers102', 'make_mirror', 'hold_out_classes', 'keep_valid', 'ImageReadError', 'load_rgb',
-           'check_images', 'RGBImage', 'PhotoCache', 'image_dls', 'shrink_images']
+           'check_images', 'RGBImage', 'PhotoCache', 'CropResize', 'image_dls', 'shrink_images']
 
 # %% ../nbs/01_data.ipynb #0422818a
 FLOWERS_ENV = 'DEEPBLOOM_DATA'  # environment variable naming a local Flowers102 folder
@@ -400,14 +400,26 @@ class RGBImage(PILImage):
 def _class_names(items): return items.drop_duplicates('label').sort_values('label').name.tolist()   # in the order of the labels
 
 class PhotoCache:
-    "`RGBImage.create` for a `DataBlock`, with photos decoded once (`load_rgb`) and kept in memory; a photo it does not hold (a test photo, say) is read as usual"
+    "`RGBImage.create` for a `DataBlock`, with photos decoded once (`load_rgb`), presized, and kept in memory; a photo it does not hold (a test photo, say) is read as usual"
     def __init__(self,
                  fnames, # the files to decode now, e.g. the training and validation photos
-                 side:int, # the side the item transforms crop to: a photo whose short side is at least twice it is shrunk by a whole factor, to no less than it
-                ): self.ims = {str(f): self._fit(load_rgb(f), side) for f in fnames}
+                 side:int, # the side the item transforms crop to: a photo whose short side is longer is shrunk, once, to no less than it
+                 presize:bool=True, # shrink such a photo to exactly `side`, so that `CropResize` only crops it; False: by a whole factor only, for item transforms that must see it near its own size
+                ): self.ims = {str(f): self._fit(load_rgb(f), side, presize) for f in fnames}
     @staticmethod
-    def _fit(im, side): return im.reduce(min(im.size) // side) if min(im.size) >= 2 * side else im   # (a box filter: fast, and at least `side`)
+    def _fit(im, side, presize=True):
+        short = min(im.size)
+        if presize and short > side: return im.resize([round(o * side / short) for o in im.size], Image.BILINEAR)   # (the filter fastai's `Resize` uses)
+        return im.reduce(short // side) if short >= 2 * side else im   # (a box filter: fast, and at least `side`)
     def __call__(self, fn) -> RGBImage: return RGBImage.create(self.ims.get(str(fn), fn) if isinstance(fn, (str, Path)) else fn)
+
+class CropResize(Resize):
+    "fastai's `Resize` (a random square crop in training, the centre one for validation, resized to `size`), which only crops a photo whose short side is `size` already: no resampling, no padding"
+    def encodes(self, x:Image.Image):
+        (w, h), s = x.size, self.size[0]
+        if min(w, h) != s or self.size[0] != self.size[1]: return super().encodes(x)
+        l, t = int(self.pcts[0] * (w - s)), int(self.pcts[1] * (h - s))   # (fastai's corner for the same crop)
+        return x.crop((l, t, l + s, t + s))
 
 def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows are used
               size:int=160, # side of the square training images, in pixels
@@ -425,11 +437,12 @@ def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows
     df = items[items.set.isin(['train', 'valid'])].reset_index(drop=True)
     if check: check_images(df.fname)
     vocab = _class_names(items)
-    augs = aug_transforms(size=size, min_scale=0.75, max_rotate=20, max_lighting=0.3) if augment else []
-    photos = TransformBlock(type_tfms=PhotoCache(df.fname, round(size * 1.25)), batch_tfms=IntToFloatTensor) if cache else ImageBlock(RGBImage)   # (`ImageBlock`, reading from memory)
+    side = round(size * 1.25) if augment else size                                  # (presizing: a margin for the batch's zoom and rotation)
+    augs = aug_transforms(size=(size, size), max_zoom=1.27, max_rotate=20, max_lighting=0.3) if augment else []   # one resampling, to `size`
+    photos = TransformBlock(type_tfms=PhotoCache(df.fname, side, presize=not item_tfms), batch_tfms=IntToFloatTensor) if cache else ImageBlock(RGBImage)   # (`ImageBlock`, reading from memory)
     dblock = DataBlock(blocks=(photos, CategoryBlock(vocab=vocab, sort=False)),
                        get_x=ColReader('fname'), get_y=ColReader('name'), splitter=ColSplitter('is_valid'),
-                       item_tfms=[*(item_tfms or []), Resize(round(size * 1.25) if augment else size)], batch_tfms=[*augs, Normalize.from_stats(*stats)])
+                       item_tfms=[*(item_tfms or []), CropResize(side)], batch_tfms=[*augs, Normalize.from_stats(*stats)])
     set_seed(seed)
     if num_workers is not None or not torch.cuda.is_available(): kwargs['num_workers'] = num_workers or 0
     return dblock.dataloaders(df.assign(is_valid=df.set.eq('valid')), bs=bs, **kwargs)

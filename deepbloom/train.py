@@ -19,7 +19,7 @@ from fastai.learner import Learner, load_learner
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed, rank_distrib, num_distrib, default_device, get_random_states, set_random_states, no_random, find_bs
-from fastai.vision.augment import RandomResizedCropGPU
+from fastai.vision.augment import AffineCoordTfm
 from fastcore.basics import AttrDict, noop
 from fastcore.foundation import L
 from .data import QUICK, _class_names, check_images, find_flowers, flowers_path, heldout, hold_out_classes, image_dls, image_items, keep_valid, RGBImage
@@ -54,10 +54,10 @@ class ProgressiveResize(Callback):
                  pct:float=0.5, # the fraction of the epochs trained at `start`
                 ): self.start, self.pct = start, pct
 
-    def _crops(self):  # the batch transform that sets the size of what the model sees (`image_dls(..., augment=True)`)
+    def _crops(self):  # the batch transform that sets the size of what the model sees: the augmentation's one resampling (`image_dls(..., augment=True)`)
         dls = [_undistributed(dl) for dl in (self.dls.train, self.dls.valid)]
-        crops = [t for dl in dls for t in dl.after_batch.fs if isinstance(t, RandomResizedCropGPU)]
-        if not crops: raise ValueError("ProgressiveResize changes the size of the batch's random crop: build the DataLoaders with image_dls(..., augment=True).")
+        crops = [t for dl in dls for t in dl.after_batch.fs if isinstance(t, AffineCoordTfm) and t.size]
+        if not crops: raise ValueError("ProgressiveResize changes the output size of the batch augmentation: build the DataLoaders with image_dls(..., augment=True).")
         return crops
 
     def before_fit(self): self.size = self._crops()[0].size
