@@ -424,7 +424,7 @@ class CropResize(Resize):
 def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows are used
               size:int=160, # side of the square training images, in pixels
               bs:int=32, # batch size
-              augment:bool=True, # random crop, flip, rotation, lighting and warp on the training set
+              augment:bool=True, # flip, rotation, zoom, warp and lighting on the training set, in one resampling
               stats=imagenet_stats, # normalisation (mean, std) the model expects
               seed:int=42, # seeds Python, NumPy and torch so shuffles and augmentation repeat
               num_workers:int|None=None, # worker processes; None: none on a CPU, whose cores the network needs, and fastai's one per core with a GPU

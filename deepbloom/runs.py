@@ -37,11 +37,11 @@ def _cpu_name():
     try: return next(l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name'))
     except (OSError, StopIteration): return platform.processor() or platform.machine()
 
-def run_env() -> dict: # device, device name, CPU count, threads, library versions, commit
+def run_env() -> dict: # device, device name, the CPU's vector instructions torch uses, CPU count, threads, library versions, commit
     "What a run ran on and with: the same seed gives the same numbers only on the same machine and software"
     import fastai, timm, torchvision, numpy, PIL
     cuda = torch.cuda.is_available()
-    return dict(device='cuda' if cuda else 'cpu', device_name=torch.cuda.get_device_name() if cuda else _cpu_name(),
+    return dict(device='cuda' if cuda else 'cpu', device_name=torch.cuda.get_device_name() if cuda else _cpu_name(), cpu_kernels=torch.backends.cpu.get_cpu_capability(),
                 cpus=os.cpu_count(), threads=torch.get_num_threads(), python=platform.python_version(), torch=torch.__version__,
                 torchvision=torchvision.__version__, fastai=fastai.__version__, timm=timm.__version__, numpy=numpy.__version__,
                 pillow=PIL.__version__, deepbloom=__version__, commit=git_commit())
