@@ -732,8 +732,9 @@ class StepTimer(Callback):
 def inference_rate(learn:Learner, # a trained classifier
                    items:pd.DataFrame, # photos to score (`fname`, `name`)
                   ) -> dict: # photos per second of the network alone (`network`) and of the whole scoring pass (`scoring`), and the second's share of the first
-    "Scoring's speed against the network's: the network on the photos' batches made beforehand (its second pass: the first sets up its kernels), then the whole pass from the files (`learner_preds`)"
+    "Scoring's speed against the network's: the network on the photos' batches made beforehand (its second pass: the first sets up its kernels), then the whole pass from the files (`learner_preds`), both after a pass on one photo has set the network up as scoring uses it"
     xs = [b[0] for b in learn.dls.test_dl(items, num_workers=0)]
+    learner_preds(learn, items.iloc[:1], num_workers=0)                   # (fastai's callbacks may change the network first: `make_learner`'s channels-last)
     learn.model.eval()
     with torch.inference_mode():
         for _ in range(2):
