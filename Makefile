@@ -36,8 +36,11 @@ browser:
 # then every lesson as a learner runs it (fresh).
 # The tests' temporary files go to a folder of their own outside the checkout, removed afterwards (the notebooks make temporary
 # folders and leave them to the runtime; lesson 80 checks that a temporary folder is not a git checkout).
+# Two notebooks at a time, torch on half the cores in each: on 2 cores two torch processes that each take both cores slow
+# each other far more than twice, while two with one thread each finish sooner than one after the other.
+TEST_THREADS := $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 1 ? n / 2 : 1 )))
 test: env browser
-	t=$$(mktemp -d) && TMPDIR=$$t $(BIN)/nbdev_test --n_workers 1 --timing; s=$$?; rm -rf "$$t"; exit $$s
+	t=$$(mktemp -d) && TMPDIR=$$t OMP_NUM_THREADS=$(TEST_THREADS) $(BIN)/nbdev_test --n_workers 2 --timing; s=$$?; rm -rf "$$t"; exit $$s
 	$(BIN)/nbdev_export
 	git diff --exit-code --stat -- deepbloom || (echo "deepbloom/ does not match the notebooks: run nbdev_export" && exit 1)
 	$(BIN)/python .ci/readme.py --check
@@ -46,7 +49,7 @@ test: env browser
 	$(MAKE) fresh
 
 # Each lesson alone in a fresh environment, from its own install cell, every cell run, Flowers102 from a local mirror,
-# DEEPBLOOM_QUICK=1 (see .ci/fresh_runtime.py). One lesson: make fresh LESSONS=05_evaluate (ARGS=--reuse-env keeps the environment)
+# DEEPBLOOM_QUICK=1, two lessons at a time (see .ci/fresh_runtime.py). One lesson: make fresh LESSONS=05_evaluate (ARGS=--reuse-env keeps the environment)
 fresh: env
 	env -u DEEPBLOOM_DATA $(BIN)/python .ci/fresh_runtime.py $(LESSONS) $(ARGS)
 

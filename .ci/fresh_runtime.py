@@ -18,9 +18,14 @@
    nothing is downloaded from the internet.
 5. Runs each section of `SECTIONS` alone too, as a learner does who switches to a GPU runtime and runs the install cell,
    then the section from its heading: its cells only (on this CPU, in QUICK mode).
+6. Runs two lessons at a time (`--jobs`), each kernel's torch on its share of the cores (`--threads`: one each on the
+   course's 2-core machines), the install cells one at a time. On 2 cores, two kernels whose torch takes both cores slow
+   each other far more than twice; two with one thread each finish sooner than one after the other with two.
 Executed notebooks are kept in $TMPDIR/deepbloom-fresh/<lesson>/ to look at; the exit status is 1 if any lesson failed.
 """
-import argparse, json, os, re, shutil, subprocess, sys, tempfile, threading, time
+import argparse, fcntl, json, multiprocessing, os, re, shutil, subprocess, sys, tempfile, threading, time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from functools import partial
 from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
 from pathlib import Path
@@ -104,7 +109,29 @@ def section_alone(nb, install, heading, name):
     end = next((i for i in range(start + 1, len(nb.cells)) if nb.cells[i].cell_type == 'markdown' and nb.cells[i].source.startswith('## ')), len(nb.cells))
     nb.cells = [nb.cells[install], *nb.cells[start:end]]
 
-def run_lesson(path, wheel, venv, mirror, weights, timeout, heading=None):
+@contextmanager
+def one_at_a_time(lock_file):
+    "Hold `lock_file` for the block: lessons run side by side (--jobs) still install one at a time into the shared environment"
+    with open(lock_file, 'w') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
+class LessonClient(NotebookClient):
+    "A notebook client that runs the install cell (index `install`) while holding the environment's lock"
+    def __init__(self, nb, install, **kw): super().__init__(nb, **kw); self.install = install
+    async def async_execute_cell(self, cell, cell_index, *args, **kw):
+        if cell_index != self.install: return await super().async_execute_cell(cell, cell_index, *args, **kw)
+        with one_at_a_time(WORK/'install.lock'): return await super().async_execute_cell(cell, cell_index, *args, **kw)
+
+def kernel_spec(venv):
+    "The fresh environment's kernel spec, where the driver finds it"
+    kernels = WORK/'kernels'/'deepbloom-fresh'; kernels.mkdir(parents=True, exist_ok=True)
+    (kernels/'kernel.json').write_text(json.dumps(dict(argv=[str(venv/'bin'/'python'), '-m', 'ipykernel_launcher', '-f', '{connection_file}'],
+                                                       display_name='fresh runtime', language='python')))
+    os.environ['JUPYTER_PATH'] = str(WORK)        # kernels/deepbloom-fresh
+
+def run_lesson(path, wheel, venv, mirror, weights, timeout, heading=None, env=None):
     "Run one lesson alone in the fresh environment, or only its section from `heading` on: (passed, seconds, message)"
     name = path.stem + ('-section' if heading else '')
     here = RUN/name
@@ -114,14 +141,10 @@ def run_lesson(path, wheel, venv, mirror, weights, timeout, heading=None):
     nb = nbformat.read(here/'lesson'/path.name, as_version=4)
     install = install_cell(nb, wheel, name)
     if heading: section_alone(nb, install, heading, name)
-    kernels = WORK/'kernels'/'deepbloom-fresh'; kernels.mkdir(parents=True, exist_ok=True)
-    (kernels/'kernel.json').write_text(json.dumps(dict(argv=[str(venv/'bin'/'python'), '-m', 'ipykernel_launcher', '-f', '{connection_file}'],
-                                                       display_name='fresh runtime', language='python')))
-    os.environ['JUPYTER_PATH'] = str(WORK)        # where the driver finds the kernel spec (kernels/deepbloom-fresh)
-    client = NotebookClient(nb, kernel_name='deepbloom-fresh', timeout=timeout, allow_errors=False, record_timing=True)
+    client = LessonClient(nb, install, kernel_name='deepbloom-fresh', timeout=timeout, allow_errors=False, record_timing=True)
     t0, msg = time.time(), ''
     (here/'tmp').mkdir()                          # the lesson's temporary files, removed when it is done (a runtime's /tmp goes with it)
-    try: client.execute(cwd=str(here/'lesson'), env={**kernel_env(venv, here/'home', mirror, weights), 'TMPDIR': str(here/'tmp')})
+    try: client.execute(cwd=str(here/'lesson'), env={**kernel_env(venv, here/'home', mirror, weights), 'TMPDIR': str(here/'tmp'), **(env or {})})
     except CellExecutionError as e: msg = str(e)
     except Exception as e: msg = f'{type(e).__name__}: {e}'
     finally: shutil.rmtree(here/'tmp', ignore_errors=True)
@@ -133,21 +156,30 @@ def main():
     p.add_argument('lessons', nargs='*', help='lesson notebooks to run (file names or number prefixes); default: every lesson')
     p.add_argument('--reuse-env', action='store_true', help='keep build/fresh/venv from an earlier check if there is one (faster; not fresh)')
     p.add_argument('--timeout', type=int, default=1200, help='seconds one cell may run')
+    p.add_argument('--jobs', type=int, default=2, help='lessons run side by side, each in its own kernel (their install cells one at a time)')
+    p.add_argument('--threads', type=int, help="torch's threads in each lesson's kernel (OMP_NUM_THREADS); default: the cores shared among the lessons running")
     a = p.parse_args()
     todo = lessons(a.lessons)
     t0 = time.time()
     wheel, venv = build(not a.reuse_env)
     server, mirror = serve_mirror()
     weights = offline_weights()
-    print(f"fresh runtime: {wheel.name}, Colab's packages in {venv.relative_to(ROOT)} ({time.time() - t0:.0f} s); Flowers102 mirror on 127.0.0.1", flush=True)
-    results, t1 = [], time.time()
+    kernel_spec(venv)
     runs = [(path, None) for path in todo] + [(path, SECTIONS[path.stem]) for path in todo if path.stem in SECTIONS]
-    for path, heading in runs:
-        ok, secs, msg = run_lesson(path, wheel, venv, mirror, weights, a.timeout, heading)
-        label = f'{path.stem}, the section {heading.lstrip("# ")!r} alone' if heading else path.stem
-        results.append((label, ok, secs))
-        print(f"  {'pass' if ok else 'FAIL'}  {label:16} {secs:6.0f} s", flush=True)
-        if not ok: print(re.sub(r'\x1b\[[0-9;]*m', '', msg)[-6000:], flush=True)
+    jobs = min(a.jobs, len(runs))
+    threads = a.threads or max(1, (os.cpu_count() or 1) // jobs)
+    print(f"fresh runtime: {wheel.name}, Colab's packages in {venv.relative_to(ROOT)} ({time.time() - t0:.0f} s); Flowers102 mirror on 127.0.0.1; "
+          f"{jobs} at a time, torch on {threads} thread{'s' * (threads > 1)} each", flush=True)
+    results, t1 = [], time.time()
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:   # (spawn: a fork would copy the mirror's server thread)
+        started = {pool.submit(run_lesson, path, wheel, venv, mirror, weights, a.timeout, heading, {'OMP_NUM_THREADS': str(threads)}): (path, heading)
+                   for path, heading in runs}
+        for job in as_completed(started):
+            (path, heading), (ok, secs, msg) = started[job], job.result()
+            label = f'{path.stem}, the section {heading.lstrip("# ")!r} alone' if heading else path.stem
+            results.append((label, ok, secs))
+            print(f"  {'pass' if ok else 'FAIL'}  {label:16} {secs:6.0f} s", flush=True)
+            if not ok: print(re.sub(r'\x1b\[[0-9;]*m', '', msg)[-6000:], flush=True)
     server.shutdown(); server.server_close()
     failed = [n for n, ok, _ in results if not ok]
     print(f"fresh runtime: {len(results) - len(failed)} of {len(results)} runs (lessons, and sections alone) passed in {time.time() - t1:.0f} s "
