@@ -25,7 +25,6 @@ Executed notebooks are kept in $TMPDIR/deepbloom-fresh/<lesson>/ to look at; the
 """
 import argparse, fcntl, json, multiprocessing, os, re, shutil, subprocess, sys, tempfile, threading, time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 from functools import partial
 from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
 from pathlib import Path
@@ -88,11 +87,12 @@ def offline_weights():
     if not (d/'resnet18.pth').is_file(): torch.save(torchvision.models.resnet18().state_dict(), d/'resnet18.pth')
     return d
 
-def kernel_env(venv, home, mirror, weights):
+def kernel_env(venv, home, mirror, weights, threads):
     env = {k: v for k, v in os.environ.items() if not k.startswith(DROP)}
     path = [p for p in env.get('PATH', '').split(os.pathsep) if not p.startswith(str(ROOT))]
     return {**env, 'HOME': str(home), 'PATH': os.pathsep.join([str(venv/'bin'), *path]), 'DEEPBLOOM_QUICK': '1',
-            'DEEPBLOOM_FLOWERS_MIRROR': mirror, 'DEEPBLOOM_WEIGHTS': str(weights)}
+            'DEEPBLOOM_FLOWERS_MIRROR': mirror, 'DEEPBLOOM_WEIGHTS': str(weights),
+            'OMP_NUM_THREADS': str(threads)}
 
 def install_cell(nb, wheel, name):
     "The lesson's install cell, installing the local wheel: its index"
@@ -109,20 +109,14 @@ def section_alone(nb, install, heading, name):
     end = next((i for i in range(start + 1, len(nb.cells)) if nb.cells[i].cell_type == 'markdown' and nb.cells[i].source.startswith('## ')), len(nb.cells))
     nb.cells = [nb.cells[install], *nb.cells[start:end]]
 
-@contextmanager
-def one_at_a_time(lock_file):
-    "Hold `lock_file` for the block: lessons run side by side (--jobs) still install one at a time into the shared environment"
-    with open(lock_file, 'w') as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try: yield
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
-
 class LessonClient(NotebookClient):
-    "A notebook client that runs the install cell (index `install`) while holding the environment's lock"
+    "A notebook client that runs the install cell (index `install`) holding a lock: lessons side by side install one at a time"
     def __init__(self, nb, install, **kw): super().__init__(nb, **kw); self.install = install
     async def async_execute_cell(self, cell, cell_index, *args, **kw):
         if cell_index != self.install: return await super().async_execute_cell(cell, cell_index, *args, **kw)
-        with one_at_a_time(WORK/'install.lock'): return await super().async_execute_cell(cell, cell_index, *args, **kw)
+        with open(WORK/'install.lock', 'w') as lock:          # (closing the file releases the lock)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return await super().async_execute_cell(cell, cell_index, *args, **kw)
 
 def kernel_spec(venv):
     "The fresh environment's kernel spec, where the driver finds it"
@@ -131,7 +125,7 @@ def kernel_spec(venv):
                                                        display_name='fresh runtime', language='python')))
     os.environ['JUPYTER_PATH'] = str(WORK)        # kernels/deepbloom-fresh
 
-def run_lesson(path, wheel, venv, mirror, weights, timeout, heading=None, env=None):
+def run_lesson(path, wheel, venv, mirror, weights, threads, timeout, heading=None):
     "Run one lesson alone in the fresh environment, or only its section from `heading` on: (passed, seconds, message)"
     name = path.stem + ('-section' if heading else '')
     here = RUN/name
@@ -144,7 +138,7 @@ def run_lesson(path, wheel, venv, mirror, weights, timeout, heading=None, env=No
     client = LessonClient(nb, install, kernel_name='deepbloom-fresh', timeout=timeout, allow_errors=False, record_timing=True)
     t0, msg = time.time(), ''
     (here/'tmp').mkdir()                          # the lesson's temporary files, removed when it is done (a runtime's /tmp goes with it)
-    try: client.execute(cwd=str(here/'lesson'), env={**kernel_env(venv, here/'home', mirror, weights), 'TMPDIR': str(here/'tmp'), **(env or {})})
+    try: client.execute(cwd=str(here/'lesson'), env={**kernel_env(venv, here/'home', mirror, weights, threads), 'TMPDIR': str(here/'tmp')})
     except CellExecutionError as e: msg = str(e)
     except Exception as e: msg = f'{type(e).__name__}: {e}'
     finally: shutil.rmtree(here/'tmp', ignore_errors=True)
@@ -174,7 +168,7 @@ def main():
           f"{jobs} at a time, torch on {threads} thread{'s' * (threads > 1)} each", flush=True)
     results, t1 = [], time.time()
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:   # (spawn: a fork would copy the mirror's server thread)
-        started = {pool.submit(run_lesson, path, wheel, venv, mirror, weights, a.timeout, heading, {'OMP_NUM_THREADS': str(threads)}): (path, heading)
+        started = {pool.submit(run_lesson, path, wheel, venv, mirror, weights, threads, a.timeout, heading): (path, heading)
                    for path, heading in runs}
         for job in as_completed(started):
             (path, heading), (ok, secs, msg) = started[job], job.result()
