@@ -221,6 +221,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      mixup:float=0, # MixUp's alpha (fastai's `MixUp`, lesson 08); 0: off
                      cutmix:float=0, # CutMix's alpha (fastai's `CutMix`, lesson 08); 0: off
                      progressive:float=0.8, # train the first half of the epochs at this fraction of `size` (`ProgressiveResize`); 0: off
+                     warp:float=0.2, # the largest random perspective warp of the training photos (`image_dls`); 0: none, quicker on a CPU but worse on phone photos (lesson 08)
                      weighted:bool=False, # weight the loss by inverse class frequency (`class_weights`)
                      degrade:float=0, # the share of training photos degraded by blur, noise, JPEG or low resolution (lesson 05's `Degrade`, measured in lesson 08); 0: off
                      degrade_kinds:str='blur,noise,jpeg,lowres', # with `degrade`: the corruptions it draws from, comma-separated
@@ -279,7 +280,7 @@ def _split(data, split):
 
 # %% ../nbs/04b_train.ipynb #a4ccfe98
 _RATES = (('lr', lambda v: v > 0, 'above 0'), ('div', lambda v: v > 0, 'above 0'), ('label_smoothing', lambda v: 0 <= v < 1, 'from 0 to below 1'),
-          ('mixup', lambda v: v >= 0, '0 or more'), ('cutmix', lambda v: v >= 0, '0 or more'), ('progressive', lambda v: 0 <= v <= 1, 'from 0 to 1'),
+          ('mixup', lambda v: v >= 0, '0 or more'), ('cutmix', lambda v: v >= 0, '0 or more'), ('progressive', lambda v: 0 <= v <= 1, 'from 0 to 1'), ('warp', lambda v: 0 <= v < 1, 'from 0 to below 1'),
           ('degrade', lambda v: 0 <= v <= 1, 'from 0 to 1'), ('phone', lambda v: 0 <= v <= 1, 'from 0 to 1'))   # the settings that are real numbers: (name, in range?, the range in words)
 
 def _check_numbers(a):
@@ -346,7 +347,7 @@ def recipe_settings(**kwargs, # `train_classifier`'s arguments, by name; its def
     s.data = flowers_path() if s.data is None else s.data                  # (downloaded when there is no local copy)
     return s
 
-_SETTINGS = ('split', 'arch', 'strategy', 'epochs', 'size', 'bs', 'lr', 'div', 'seed', 'pretrained', 'monitor', 'label_smoothing', 'mixup', 'cutmix', 'progressive', 'weighted', 'tta')
+_SETTINGS = ('split', 'arch', 'strategy', 'epochs', 'size', 'bs', 'lr', 'div', 'seed', 'pretrained', 'monitor', 'label_smoothing', 'mixup', 'cutmix', 'progressive', 'warp', 'weighted', 'tta')
 def _settings(args):
     "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade`, `unknown_classes`, `valid_per_class` and `phone` when set)"
     return {'data': str(Path(args['data']).expanduser().resolve()), **{k: args[k] for k in _SETTINGS}, 'split': _split(args['data'], args['split']),
@@ -362,11 +363,11 @@ def recipe_items(s:dict, # the run's settings (`recipe_settings`): data, split, 
     return hold_out_classes(items, s.unknown_classes, s.seed)              # (none kept out by default: lesson 06b)
 
 # %% ../nbs/04b_train.ipynb #d51d9b4c
-def recipe_dls(s:dict, # the run's settings: size, bs, arch, monitor, seed, num_workers, degrade, degrade_kinds, phone
+def recipe_dls(s:dict, # the run's settings: size, bs, warp, arch, monitor, seed, num_workers, degrade, degrade_kinds, phone
                items:pd.DataFrame, # the run's photos (`recipe_items`)
               ) -> DataLoaders: # training batches, augmented; `monitor` validation photos per class to report on after each epoch
     "Step 2: the batches, normalised as the architecture's pretrained weights expect, with a share of degraded training photos if `degrade`, of phone photos if `phone`"
-    return image_dls(monitor_items(items, s.monitor), size=s.size, bs=s.bs, stats=arch_stats(s.arch), seed=s.seed, num_workers=s.num_workers, check=False,
+    return image_dls(monitor_items(items, s.monitor), size=s.size, bs=s.bs, warp=s.warp, stats=arch_stats(s.arch), seed=s.seed, num_workers=s.num_workers, check=False,
                      item_tfms=[*([Degrade(s.degrade, s.degrade_kinds)] if s.degrade else []), *([PhoneAugment(s.phone)] if s.phone else [])])
 
 # %% ../nbs/04b_train.ipynb #ba372dac
@@ -482,7 +483,7 @@ def _strategy_name(strategy, pretrained): return strategy if pretrained else 'sc
 def _recipe_name(s):
     "The one-line name of a recipe, as the run log's tables show it"
     extra = ''.join(f' · {k} {s[k]}' for k in ('mixup', 'cutmix', 'progressive', 'weighted', 'tta', 'unknown_classes', 'valid_per_class') if s[k])
-    extra += (f' · degrade {s.degrade:g} ({s.degrade_kinds})' if s.degrade else '') + (f' · phone {s.phone:g}' if s.phone else '')
+    extra += (f' · degrade {s.degrade:g} ({s.degrade_kinds})' if s.degrade else '') + (f' · phone {s.phone:g}' if s.phone else '') + (f' · warp {s.warp:g}' if s.warp != 0.2 else '')   # (0.2: fastai's warp)
     return f"{s.arch} · {_strategy_name(s.strategy, s.pretrained)} · {s.size}px · {s.epochs}ep · lr {s.lr:g}/{s.div:g} · ls {s.label_smoothing:g}{extra}"
 
 def recipe_card(s:dict, # the run's settings (`recipe_settings`)
