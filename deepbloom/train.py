@@ -347,12 +347,13 @@ def recipe_settings(**kwargs, # `train_classifier`'s arguments, by name; its def
     s.data = flowers_path() if s.data is None else s.data                  # (downloaded when there is no local copy)
     return s
 
-_SETTINGS = ('split', 'arch', 'strategy', 'epochs', 'size', 'bs', 'lr', 'div', 'seed', 'pretrained', 'monitor', 'label_smoothing', 'mixup', 'cutmix', 'progressive', 'warp', 'weighted', 'tta')
+_SETTINGS = ('split', 'arch', 'strategy', 'epochs', 'size', 'bs', 'lr', 'div', 'seed', 'pretrained', 'monitor', 'label_smoothing', 'mixup', 'cutmix', 'progressive', 'weighted', 'tta')
+_WARP = inspect.signature(train_classifier).parameters['warp'].default   # the recipe's warp (fastai's): a card names another only
 def _settings(args):
-    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade`, `unknown_classes`, `valid_per_class` and `phone` when set)"
+    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade`, `unknown_classes`, `valid_per_class` and `phone` when set, `warp` when not the default)"
     return {'data': str(Path(args['data']).expanduser().resolve()), **{k: args[k] for k in _SETTINGS}, 'split': _split(args['data'], args['split']),
             **({'degrade': args['degrade'], 'degrade_kinds': args['degrade_kinds']} if args.get('degrade') else {}),
-            **({k: args[k] for k in ('unknown_classes', 'valid_per_class', 'phone') if args.get(k)})}
+            **({k: args[k] for k in ('unknown_classes', 'valid_per_class', 'phone') if args.get(k)}), **({'warp': args['warp']} if args.get('warp', _WARP) != _WARP else {})}
 
 # %% ../nbs/04b_train.ipynb #0a452608
 def recipe_items(s:dict, # the run's settings (`recipe_settings`): data, split, seed, valid_per_class, unknown_classes
@@ -483,7 +484,7 @@ def _strategy_name(strategy, pretrained): return strategy if pretrained else 'sc
 def _recipe_name(s):
     "The one-line name of a recipe, as the run log's tables show it"
     extra = ''.join(f' · {k} {s[k]}' for k in ('mixup', 'cutmix', 'progressive', 'weighted', 'tta', 'unknown_classes', 'valid_per_class') if s[k])
-    extra += (f' · degrade {s.degrade:g} ({s.degrade_kinds})' if s.degrade else '') + (f' · phone {s.phone:g}' if s.phone else '') + (f' · warp {s.warp:g}' if s.warp != 0.2 else '')   # (0.2: fastai's warp)
+    extra += (f' · degrade {s.degrade:g} ({s.degrade_kinds})' if s.degrade else '') + (f' · phone {s.phone:g}' if s.phone else '') + (f' · warp {s.warp:g}' if s.warp != _WARP else '')
     return f"{s.arch} · {_strategy_name(s.strategy, s.pretrained)} · {s.size}px · {s.epochs}ep · lr {s.lr:g}/{s.div:g} · ls {s.label_smoothing:g}{extra}"
 
 def recipe_card(s:dict, # the run's settings (`recipe_settings`)
