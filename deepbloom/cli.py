@@ -142,11 +142,12 @@ def _predict_batch(clf, images, cams, onnx, tta, spec, topk, json_lines, size):
 
 # %% ../nbs/90_cli.ipynb #e6910161
 def reference_pairs(log:str|Path, # a log like lesson 90's `results/90_cli_train.jsonl`: each deepbloom-train record followed by the reference recipe's
-                   ) -> pd.DataFrame: # one row per pair: when, machine, protocol, both accuracies and times, and the time ratio
+                   ) -> pd.DataFrame: # one row per pair: when, machine, protocol, seed, both accuracies (and deepbloom's plain pass, `one_pass`, when it scored with TTA) and times, and the time ratio
     "Each `deepbloom-train` run of `log` beside the reference run made right after it on the same machine, on the same protocol (`split`)"
     rows, ours = [], None
     for r in map(json.loads, filter(str.strip, Path(log).read_text().splitlines())):
         if 'n_classes' in r: ours = r; continue                       # a deepbloom-train run; a reference run follows it
-        if ours: rows.append(dict(when=ours.get('time', 'not recorded'), machine=ours.get('device_name', 'not recorded'), split=ours.get('split', 'official'),
-                                  deepbloom=ours['accuracy'], deepbloom_s=ours['seconds'], reference=r['accuracy'], reference_s=r['seconds'], time_ratio=round(ours['seconds'] / r['seconds'], 2)))
-    return pd.DataFrame(rows, columns=['when', 'machine', 'split', 'deepbloom', 'deepbloom_s', 'reference', 'reference_s', 'time_ratio'])
+        if ours: rows.append(dict(when=ours.get('time', 'not recorded'), machine=ours.get('device_name', 'not recorded'), split=ours.get('split', 'official'), seed=ours.get('seed'),
+                                  deepbloom=ours['accuracy'], one_pass=ours.get('accuracy_no_tta', ours['accuracy']), deepbloom_s=ours['seconds'],
+                                  reference=r['accuracy'], reference_s=r['seconds'], time_ratio=round(ours['seconds'] / r['seconds'], 2)))
+    return pd.DataFrame(rows, columns=['when', 'machine', 'split', 'seed', 'deepbloom', 'one_pass', 'deepbloom_s', 'reference', 'reference_s', 'time_ratio'])

@@ -22,7 +22,7 @@ from fastai.torch_core import set_seed, rank_distrib, num_distrib, default_devic
 from fastai.vision.augment import AffineCoordTfm
 from fastcore.basics import AttrDict, noop
 from fastcore.foundation import L
-from .data import QUICK, _class_names, check_images, find_flowers, flowers_path, heldout, hold_out_classes, image_dls, image_items, keep_valid, RGBImage
+from .data import QUICK, _class_names, check_images, find_flowers, flowers_path, heldout, hold_out_classes, image_dls, image_items, keep_valid, RGBImage, CropResize
 from .transfer import LITE0, STRATEGIES, TORCHVISION_ARCHS, arch_stats, make_learner, fit_transfer, monitor_items, _load_plain
 from .runs import log_run, log_mlflow, check_mlflow, check_new, RUNS_FILE
 from .evaluate import Degrade, PhonePhoto, PhoneAugment, top_answer, learner_preds
@@ -30,11 +30,12 @@ from .unknown import CARD_SCORES, UNKNOWN_REJECT, UNKNOWN_SCORE, fit_unknown, kn
 
 # %% auto #0
 __all__ = ['PRESETS', 'MODEL_FORMAT', 'PROTOTYPES', 'CARD_BYTES', 'MAX_SIDE', 'CARD_FIELDS', 'class_weights', 'ProgressiveResize',
-           'Mirror', 'parse_tta', 'tta_preds', 'score_heldout', 'data_parallel', 'Checkpoint', 'train_classifier',
-           'check_whole', 'check_arch', 'apply_preset', 'recipe_settings', 'recipe_items', 'recipe_dls',
-           'recipe_learner', 'recipe_tricks', 'recipe_fit', 'recipe_files', 'recipe_score', 'save_model', 'recipe_card',
-           'recipe_log', 'parse_card_json', 'check_card', 'read_card', 'load_model', 'top_classes', 'predict_probs',
-           'predict_images', 'trained_model', 'flowers_model', 'rescore_model', 'StepTimer', 'inference_rate']
+           'Mirror', 'parse_tta', 'tta_preds', 'score_heldout', 'scoring_size', 'data_parallel', 'Checkpoint',
+           'train_classifier', 'check_whole', 'check_arch', 'apply_preset', 'recipe_settings', 'recipe_items',
+           'recipe_dls', 'recipe_learner', 'recipe_tricks', 'recipe_fit', 'recipe_files', 'recipe_score', 'save_model',
+           'recipe_card', 'recipe_log', 'parse_card_json', 'check_card', 'read_card', 'load_model', 'top_classes',
+           'predict_probs', 'predict_images', 'trained_model', 'flowers_model', 'rescore_model', 'StepTimer',
+           'inference_rate']
 
 # %% ../nbs/04b_train.ipynb #2a74741c
 def class_weights(items:pd.DataFrame, # an items table (`image_items`); its `train` rows are counted
@@ -111,6 +112,24 @@ def score_heldout(learn:Learner, # a trained classifier
     probs, plain, targs = tta_preds(learn, learn.dls.test_dl(items.reset_index(drop=True), with_labels=True), tta, beta, seed)
     acc = lambda p: round(accuracy(p, targs).item(), 4)
     return dict(accuracy=acc(probs), **(dict(accuracy_no_tta=acc(plain), tta=tta) if tta else {}), n_test=len(items), score_seconds=round(time.time() - t0, 1))
+
+# %% ../nbs/04b_train.ipynb #ebbb1322
+def _sized(learn):
+    "The learner's resizing transforms, of its training and validation pipelines: the crops before the batch (`CropResize`), and the batch resize (`AffineCoordTfm`)"
+    dls = [_undistributed(dl) for dl in (learn.dls.train, learn.dls.valid)]
+    return [t for dl in dls for t in dl.after_item.fs if isinstance(t, CropResize)], [t for dl in dls for t in dl.after_batch.fs if isinstance(t, AffineCoordTfm) and t.size]
+
+def scoring_size(learn:Learner, # a classifier whose `DataLoaders` come from `image_dls(..., augment=True)`: trained, or from `load_model`
+                 size:int, # the side of the photos it is shown from now on, in pixels
+                ) -> Learner: # `learn`: its test and validation batches, and the model it saves, now have this side
+    "Show a classifier its photos at another size, with the same field of view: the centred crop keeps its margin over the final size, and only the pixels change"
+    if not _whole(size, 32): raise ValueError(f"size must be a whole number of pixels, at least 32 (the network shrinks its input 32 times), not {size!r}.")
+    crops, resizes = _sized(learn)
+    if not (crops and resizes): raise ValueError("scoring_size changes the crop and the resize of image_dls(..., augment=True): build the DataLoaders with it.")
+    margin = crops[0].size[0] / resizes[0].size[0]                         # (image_dls's: 1.25, room for the augmentation's zoom)
+    for t in crops: t.size = (round(size * margin),) * 2
+    for t in resizes: t.size = (size, size)
+    return learn
 
 # %% ../nbs/04b_train.ipynb #7119e558
 def _broadcast(self, t, rank):
@@ -229,6 +248,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      unknown_classes:int=0, # Flowers102 classes (drawn with `seed`) kept out of training: their test photos measure how well it says "not a flower it knows" (lesson 06b)
                      valid_per_class:int|None=None, # split 'trainval' only: training photos of each class (drawn with `seed`) kept back to fit the card's "not a flower it knows" threshold on (lesson 06b); 0: none, and no threshold; None: the preset's (benchmark: 0)
                      tta:int|str=0, # test-time augmentation in the final scoring (`score_heldout`): `n` random passes, or 'flip'; 0: one plain pass
+                     score_size:int|None=None, # score, and save the model to predict, at this side in pixels (`scoring_size`); None: `size`
                      name:str|None=None, # a name for the run in the log, e.g. the trick it tries
                      mlflow:bool=False, # also log the run to MLflow (`log_mlflow`; `pip install deepbloom[mlflow]`)
                      preset:str='benchmark', # a named recipe of `PRESETS`: 'benchmark' compares recipes (lessons 04b–08), 'people' makes the model handed to people (lesson 08b); it fills in `split`, `valid_per_class`, `phone` and `epochs` where they are not given
@@ -289,6 +309,7 @@ def _check_numbers(a):
         check_whole(k, a[k], lo, ' (the network shrinks its input 32 times)' if k == 'size' else ' (0: none)' if lo == 0 and k != 'seed' else '')
     for k in ('monitor', 'num_workers'):
         if a[k] is not None: check_whole(k, a[k], 0, ' (monitor 0: every validation photo)' if k == 'monitor' else '')
+    if a['score_size'] is not None: check_whole('score_size', a['score_size'], 32, ' (None: the training size)')
     for k, ok, what in _RATES:
         if not (isinstance(a[k], (int, float)) and math.isfinite(a[k]) and ok(a[k])): raise ValueError(f"{k} must be a finite number {what}, not {a[k]!r}.")
 
@@ -350,10 +371,11 @@ def recipe_settings(**kwargs, # `train_classifier`'s arguments, by name; its def
 _SETTINGS = ('split', 'arch', 'strategy', 'epochs', 'size', 'bs', 'lr', 'div', 'seed', 'pretrained', 'monitor', 'label_smoothing', 'mixup', 'cutmix', 'progressive', 'weighted', 'tta')
 _WARP = inspect.signature(train_classifier).parameters['warp'].default   # the recipe's warp (fastai's): a card names another only
 def _settings(args):
-    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade`, `unknown_classes`, `valid_per_class` and `phone` when set, `warp` when not the default)"
+    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade`, `unknown_classes`, `valid_per_class` and `phone` when set, `warp` when not the default, `score_size` when set)"
     return {'data': str(Path(args['data']).expanduser().resolve()), **{k: args[k] for k in _SETTINGS}, 'split': _split(args['data'], args['split']),
             **({'degrade': args['degrade'], 'degrade_kinds': args['degrade_kinds']} if args.get('degrade') else {}),
-            **({k: args[k] for k in ('unknown_classes', 'valid_per_class', 'phone') if args.get(k)}), **({'warp': args['warp']} if args.get('warp', _WARP) != _WARP else {})}
+            **({k: args[k] for k in ('unknown_classes', 'valid_per_class', 'phone') if args.get(k)}), **({'warp': args['warp']} if args.get('warp', _WARP) != _WARP else {}),
+            **({'score_size': args['score_size']} if args.get('score_size') else {})}
 
 # %% ../nbs/04b_train.ipynb #0a452608
 def recipe_items(s:dict, # the run's settings (`recipe_settings`): data, split, seed, valid_per_class, unknown_classes
@@ -405,7 +427,7 @@ def recipe_files(s:dict, # the run's settings: out, resume
                  vocab:list, # the classes, which a resumed run must share with its checkpoint
                 ) -> tuple: # (fastai's `CSVLogger`, `Checkpoint`): callbacks that write beside `out`
     "The run's files as it trains: the per-epoch history (`.history.csv`) and the checkpoint to resume from (`.ckpt.pth`)"
-    ckpt = Checkpoint(s.out.with_suffix('.ckpt.pth'), {**{k: v for k, v in _settings(s).items() if k != 'tta'}, 'classes': list(vocab)}, s.resume)   # scoring may differ on resume
+    ckpt = Checkpoint(s.out.with_suffix('.ckpt.pth'), {**{k: v for k, v in _settings(s).items() if k not in ('tta', 'score_size')}, 'classes': list(vocab)}, s.resume)   # scoring may differ on resume
     if s.resume: ckpt.check()                                              # a missing, damaged or other run's checkpoint: refused before any training
     return CSVLogger(str(_part(s.out.with_suffix('.history.csv')).absolute()), append=s.resume), ckpt   # (the history: renamed when the model is saved)
 
@@ -425,12 +447,13 @@ def _unknown_spec(learn, items, num_workers, phone=0):
     if not {'valid', 'test'} <= set(items.set): return None
     return fit_unknown(learn, items, score=_PHONE_SCORE if phone else UNKNOWN_SCORE, num_workers=num_workers, phone=_THRESHOLD_PHONE if phone else None)
 
-def recipe_score(s:dict, # the run's settings: unknown_classes, tta, seed, num_workers
+def recipe_score(s:dict, # the run's settings: score_size, unknown_classes, tta, seed, num_workers
                  learn:Learner, # trained (`recipe_fit`)
                  items:pd.DataFrame, # the run's photos (`recipe_items`)
                  unknown:pd.DataFrame, # the test photos of the classes kept out of training (`recipe_items`; none by default)
                 ) -> tuple: # (what the scoring measured, the card's "not a flower it knows" entry or None)
     "Step 5: fit the card's threshold for \"not a flower it knows\" on validation photos, then score **once** on the held-out photos, as they are and as phone photos"
+    if s.score_size: scoring_size(learn, s.score_size)                     # (the threshold too is fitted at the size the model will predict at)
     spec = _unknown_spec(learn, items, s.num_workers, s.phone)
     test = heldout(items)
     if s.unknown_classes: return open_set_report(learn, test, unknown, items[items.set == 'train'], spec, s.num_workers), spec
@@ -484,7 +507,7 @@ def _strategy_name(strategy, pretrained): return strategy if pretrained else 'sc
 def _recipe_name(s):
     "The one-line name of a recipe, as the run log's tables show it"
     extra = ''.join(f' · {k} {s[k]}' for k in ('mixup', 'cutmix', 'progressive', 'weighted', 'tta', 'unknown_classes', 'valid_per_class') if s[k])
-    extra += (f' · degrade {s.degrade:g} ({s.degrade_kinds})' if s.degrade else '') + (f' · phone {s.phone:g}' if s.phone else '') + (f' · warp {s.warp:g}' if s.warp != _WARP else '')
+    extra += (f' · degrade {s.degrade:g} ({s.degrade_kinds})' if s.degrade else '') + (f' · phone {s.phone:g}' if s.phone else '') + (f' · warp {s.warp:g}' if s.warp != _WARP else '') + (f' · scored at {s.score_size}px' if s.score_size else '')
     return f"{s.arch} · {_strategy_name(s.strategy, s.pretrained)} · {s.size}px · {s.epochs}ep · lr {s.lr:g}/{s.div:g} · ls {s.label_smoothing:g}{extra}"
 
 def recipe_card(s:dict, # the run's settings (`recipe_settings`)

@@ -11,7 +11,7 @@ from .data import image_items, heldout
 from .evaluate import Corrupt, learner_preds
 from .unknown import known_scores, logits_features, learner_similarity
 from .runs import log_run, read_runs
-from .train import train_classifier, load_model, score_heldout
+from .train import train_classifier, load_model, score_heldout, scoring_size
 
 # %% auto #0
 __all__ = ['TRICKS', 'TEST_TIME', 'ROBUST', 'CORRUPTED', 'run_tricks', 'tricks_table', 'plot_tricks', 'score_corrupted',
@@ -21,7 +21,14 @@ __all__ = ['TRICKS', 'TEST_TIME', 'ROBUST', 'CORRUPTED', 'run_tricks', 'tricks_t
 TRICKS = dict(  # name: what it changes in `train_classifier`'s defaults (lesson 04b)
     plain={}, tta=dict(tta=4), tta1=dict(tta=1), flip=dict(tta='flip'), progressive=dict(progressive=0.8), mixup=dict(mixup=0.4),
     no_label_smoothing=dict(label_smoothing=0), cutmix=dict(cutmix=1.0), longer=dict(epochs=20))
-TEST_TIME = {'tta'}  # settings that change only the scoring: such a trick re-scores the `plain` model of the same seed
+TEST_TIME = {'tta', 'score_size'}  # settings that change only the scoring: such a trick re-scores the `plain` model of the same seed
+
+def _rescored(b, kw, seed):
+    "The baseline run `b`'s model scored again on the same held-out photos, with the test-time settings `kw` (`tta`, `score_size`)"
+    learn = load_model(b['model'])
+    if kw.get('score_size'): scoring_size(learn, kw['score_size'])
+    r = score_heldout(learn, heldout(image_items(Path(b['data']).expanduser(), b['split'], seed=seed)), tta=kw.get('tta', 0), seed=seed)
+    return {**r, **({'score_size': kw['score_size']} if kw.get('score_size') else {})}
 
 def _logged(runs): return set(zip(runs.get('name', []), runs.get('seed', [])))   # the (name, seed) pairs a log holds
 
@@ -39,7 +46,7 @@ def run_tricks(tricks:dict=TRICKS, # name: settings for `train_classifier`, as i
             if (name, seed) in _logged(done): continue
             if name != base and set(kw) <= TEST_TIME:   # nothing changes in training: score the baseline's model again
                 b = done[(done.name == base) & (done.seed == seed)].to_dict('records')[-1]   # (plain Python values, for JSON)
-                r = score_heldout(load_model(b['model']), heldout(image_items(Path(b['data']).expanduser(), b['split'], seed=seed)), seed=seed, **kw)
+                r = _rescored(b, kw, seed)
                 keep = {k: b[k] for k in ('recipe', 'arch', 'strategy', 'size', 'epochs', 'split', 'data', 'n_train', 'model', 'train_seconds')}
                 log_run({**keep, **r, 'name': name, 'seed': seed, 'seconds': round(b['train_seconds'] + r['score_seconds'], 1)}, log)
             else: train_classifier(**{**kwargs, **kw}, seed=seed, name=name, runs=log, out=models/f'{name}-{seed}.safetensors', overwrite=True)   # (a model the log does not know is replaced)
