@@ -49,6 +49,11 @@ def class_weights(items:pd.DataFrame, # an items table (`image_items`); its `tra
 # %% ../nbs/04b_train.ipynb #d49211ff
 def _undistributed(dl): return dl.dl if type(dl).__name__ == 'DistributedDL' else dl   # the DataLoader under fastai's data-parallel wrapper
 
+def _sized(learn):
+    "The learner's resizing transforms, of its training and validation pipelines: the crops before the batch (`CropResize`), and the batch resize (`AffineCoordTfm`)"
+    dls = [_undistributed(dl) for dl in (learn.dls.train, learn.dls.valid)]
+    return [t for dl in dls for t in dl.after_item.fs if isinstance(t, CropResize)], [t for dl in dls for t in dl.after_batch.fs if isinstance(t, AffineCoordTfm) and t.size]
+
 class ProgressiveResize(Callback):
     "Train the first `pct` of the epochs on `start`-pixel crops, the rest at the `DataLoaders`' own size: progressive resizing in one schedule"
     def __init__(self, start:int=128, # image side for the first epochs, in pixels
@@ -56,8 +61,7 @@ class ProgressiveResize(Callback):
                 ): self.start, self.pct = start, pct
 
     def _crops(self):  # the batch transform that sets the size of what the model sees: the augmentation's one resampling (`image_dls(..., augment=True)`)
-        dls = [_undistributed(dl) for dl in (self.dls.train, self.dls.valid)]
-        crops = [t for dl in dls for t in dl.after_batch.fs if isinstance(t, AffineCoordTfm) and t.size]
+        crops = _sized(self.learn)[1]
         if not crops: raise ValueError("ProgressiveResize changes the output size of the batch augmentation: build the DataLoaders with image_dls(..., augment=True).")
         return crops
 
@@ -114,11 +118,6 @@ def score_heldout(learn:Learner, # a trained classifier
     return dict(accuracy=acc(probs), **(dict(accuracy_no_tta=acc(plain), tta=tta) if tta else {}), n_test=len(items), score_seconds=round(time.time() - t0, 1))
 
 # %% ../nbs/04b_train.ipynb #ebbb1322
-def _sized(learn):
-    "The learner's resizing transforms, of its training and validation pipelines: the crops before the batch (`CropResize`), and the batch resize (`AffineCoordTfm`)"
-    dls = [_undistributed(dl) for dl in (learn.dls.train, learn.dls.valid)]
-    return [t for dl in dls for t in dl.after_item.fs if isinstance(t, CropResize)], [t for dl in dls for t in dl.after_batch.fs if isinstance(t, AffineCoordTfm) and t.size]
-
 def scoring_size(learn:Learner, # a classifier whose `DataLoaders` come from `image_dls(..., augment=True)`: trained, or from `load_model`
                  size:int, # the side of the photos it is shown from now on, in pixels
                 ) -> Learner: # `learn`: its test and validation batches, and the model it saves, now have this side
