@@ -33,7 +33,8 @@ browser:
 	@chromium --version 2>/dev/null && chromedriver --version
 
 # Every notebook's tests, offline on CPU; deepbloom/ must match the notebooks; the docs pages as a reader sees them (.ci/docs.py);
-# then every lesson as a learner runs it (fresh), its environment made while the docs are checked (each keeps one core busy).
+# then every lesson as a learner runs it (fresh), while the docs are checked beside it. The fresh check copies its environment from
+# one with Colab's packages that the first check on a machine installs (minutes) and later ones reuse (seconds; .ci/fresh_runtime.py).
 # The tests' temporary files go to a folder of their own outside the checkout, removed afterwards (the notebooks make temporary
 # folders and leave them to the runtime; lesson 80 checks that a temporary folder is not a git checkout).
 # Two notebooks at a time, torch on half the cores in each: on 2 cores two torch processes that each take both cores slow
@@ -44,9 +45,8 @@ test: env browser
 	$(BIN)/nbdev_export
 	git diff --exit-code --stat -- deepbloom || (echo "deepbloom/ does not match the notebooks: run nbdev_export" && exit 1)
 	$(BIN)/python .ci/readme.py --check
-	env -u DEEPBLOOM_DATA $(BIN)/python .ci/fresh_runtime.py --prepare & p=$$!; $(BIN)/python .ci/docs.py; s=$$?; wait $$p && exit $$s
 	@echo "notebooks: $$(ls nbs/[0-9]*.ipynb nbs/index.ipynb | wc -l) passed, 0 failed"
-	$(MAKE) fresh ARGS=--reuse-env
+	env -u DEEPBLOOM_DATA $(BIN)/python .ci/fresh_runtime.py & p=$$!; $(BIN)/python .ci/docs.py; s=$$?; wait $$p && exit $$s
 
 # Each lesson alone in a fresh environment, from its own install cell, every cell run, Flowers102 from a local mirror,
 # DEEPBLOOM_QUICK=1, two lessons at a time (see .ci/fresh_runtime.py). One lesson: make fresh LESSONS=05_evaluate (ARGS=--reuse-env keeps the environment)

@@ -8,6 +8,11 @@
 2. Makes one clean virtual environment (build/fresh/venv) holding only what a fresh Colab runtime already has before a
    lesson's install cell runs: `COLAB` below. Colab has more (fastai and timm among them); leaving them out makes the
    check stricter, since each lesson's own install cell must then bring everything the lesson imports.
+   Installing those packages takes minutes, so they are installed once per machine, into a base environment that nothing
+   installs into afterwards (`BASE`, outside the checkout, shared by every clone; remade when `COLAB` changes or its
+   packages no longer match what was installed, or with `--new-base`). Each check starts from a copy of the base made of
+   hard links, which takes seconds: pip and Python only ever add, replace or remove whole files, so what the lessons
+   install changes the copy and leaves the base as it was.
 3. Serves a small Flowers102 from 127.0.0.1 as a mirror: lesson 01's `make_synthetic_flowers102` (102 species, 2 training,
    2 validation and 2 test photos each), packed by `make_mirror`, its checksums in the mirror setting.
 4. Runs each lesson alone: the notebook copied into an empty folder, an empty HOME, no DEEPBLOOM_DATA and no ../shared,
@@ -34,6 +39,7 @@ from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT/'build'/'fresh'
+BASE = Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'deepbloom'/f'colab-py{sys.version_info[0]}.{sys.version_info[1]}'   # Colab's packages, installed once per machine
 RUN = Path(tempfile.gettempdir())/'deepbloom-fresh'  # where lessons run: outside the checkout, as in Colab (nbdev 3 refuses a settings.ini above it)
 COLAB = ['torch==2.14.1', 'torchvision==0.29.1', 'numpy', 'pandas', 'scipy', 'scikit-learn', 'matplotlib', 'pillow', 'requests',
          'pyyaml', 'ipykernel', 'ipywidgets']  # preinstalled in Colab; torch pinned to the release this machine has on disk
@@ -53,17 +59,34 @@ def lessons(wanted):
     if len(picked) < len(wanted): sys.exit(f"fresh_runtime: no lesson matches some of {wanted}; lessons: {', '.join(p.stem for p in nbs)}")
     return picked
 
-def build(fresh_env):
-    "The wheel, and the environment with Colab's packages (made anew unless `fresh_env` is False and one exists)"
+def _freeze(venv): return subprocess.run([venv/'bin'/'python', '-m', 'pip', 'freeze', '--all'], capture_output=True, text=True).stdout
+
+def colab_base(new=False):
+    "The base environment with Colab's packages alone, made once per machine: remade if `new`, if `COLAB` changed, or if its packages changed since"
+    made = BASE/'.colab'                                     # what was asked for, then what pip installed
+    if not new and made.is_file() and made.read_text() == ' '.join(COLAB) + '\n' + _freeze(BASE): return BASE
+    shutil.rmtree(BASE, ignore_errors=True)
+    run(sys.executable, '-m', 'venv', BASE)
+    run(BASE/'bin'/'python', '-m', 'pip', 'install', '-q', *COLAB)
+    made.write_text(' '.join(COLAB) + '\n' + _freeze(BASE))
+    return BASE
+
+def fresh_copy(base, venv):
+    "A copy of `base` at `venv`, made of hard links where both are on one file system, its scripts rewritten to run the copy's Python (a new file each, so the base's stays as it was)"
+    shutil.rmtree(venv, ignore_errors=True); venv.parent.mkdir(parents=True, exist_ok=True)
+    run('cp', '-al' if base.stat().st_dev == venv.parent.stat().st_dev else '-a', base, venv)   # (hard links only within one file system)
+    for f in (venv/'bin').iterdir():
+        if f.is_symlink() or not f.is_file() or not f.read_bytes().startswith(f'#!{base}/'.encode()): continue
+        new = f.with_name(f.name + '.new'); new.write_bytes(f.read_bytes().replace(str(base).encode(), str(venv).encode(), 1))
+        new.chmod(f.stat().st_mode); new.replace(f)
+    return venv
+
+def build(fresh_env, new_base=False):
+    "The wheel, and the environment with Colab's packages: a fresh copy of the base, unless `fresh_env` is False and an earlier check's is there"
     dist = WORK/'dist'; shutil.rmtree(dist, ignore_errors=True)
     run(sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation', '-w', dist, ROOT)
-    wheel = next(dist.glob('deepbloom-*.whl'))
-    venv = WORK/'venv'
-    if fresh_env or not (venv/'.colab').is_file():
-        shutil.rmtree(venv, ignore_errors=True)
-        run(sys.executable, '-m', 'venv', venv)
-        run(venv/'bin'/'python', '-m', 'pip', 'install', '-q', *COLAB)
-        (venv/'.colab').write_text(' '.join(COLAB))
+    wheel, venv = next(dist.glob('deepbloom-*.whl')), WORK/'venv'
+    if fresh_env or new_base or not (venv/'.colab').is_file(): fresh_copy(colab_base(new_base), venv)
     else: run(venv/'bin'/'python', '-m', 'pip', 'uninstall', '-q', '-y', 'deepbloom')   # an earlier check's wheel: the install cells must install this one
     return wheel, venv
 
@@ -148,15 +171,16 @@ def run_lesson(path, wheel, venv, mirror, weights, threads, timeout, heading=Non
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('lessons', nargs='*', help='lesson notebooks to run (file names or number prefixes); default: every lesson')
-    p.add_argument('--reuse-env', action='store_true', help='keep build/fresh/venv from an earlier check if there is one (faster; not fresh)')
-    p.add_argument('--prepare', action='store_true', help='only make the environment, then stop (make test makes it while the docs are checked, then runs the check with --reuse-env)')
+    p.add_argument('--reuse-env', action='store_true', help='keep build/fresh/venv from an earlier check if there is one, with what its lessons installed (faster; not fresh)')
+    p.add_argument('--new-base', action='store_true', help="install Colab's packages again into the base environment the checks copy")
+    p.add_argument('--prepare', action='store_true', help='only make the environment, then stop')
     p.add_argument('--timeout', type=int, default=1200, help='seconds one cell may run')
     p.add_argument('--jobs', type=int, default=2, help='lessons run side by side, each in its own kernel (their install cells one at a time)')
     p.add_argument('--threads', type=int, help="torch's threads in each lesson's kernel (OMP_NUM_THREADS); default: the cores shared among the lessons running")
     a = p.parse_args()
     todo = lessons(a.lessons)
     t0 = time.time()
-    wheel, venv = build(not a.reuse_env)
+    wheel, venv = build(not a.reuse_env, a.new_base)
     if a.prepare: return print(f"fresh runtime: Colab's packages in {venv.relative_to(ROOT)} ({time.time() - t0:.0f} s)", flush=True)
     server, mirror = serve_mirror()
     weights = offline_weights()
