@@ -34,6 +34,7 @@ from functools import partial
 from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
 from pathlib import Path
 import nbformat
+from traitlets.config import Config
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -158,7 +159,8 @@ def run_lesson(path, wheel, venv, mirror, weights, threads, timeout, heading=Non
     nb = nbformat.read(here/'lesson'/path.name, as_version=4)
     install = install_cell(nb, wheel, name)
     if heading: section_alone(nb, install, heading, name)
-    client = LessonClient(nb, install, kernel_name='deepbloom-fresh', timeout=timeout, allow_errors=False, record_timing=True)
+    ipc = Config(KernelManager=dict(transport='ipc', ip=str(here/'kernel')))   # local sockets (here/kernel-<n>): nothing on a TCP port, and no warning about one
+    client = LessonClient(nb, install, kernel_name='deepbloom-fresh', config=ipc, timeout=timeout, allow_errors=False, record_timing=True)
     t0, msg = time.time(), ''
     (here/'tmp').mkdir()                          # the lesson's temporary files, removed when it is done (a runtime's /tmp goes with it)
     try: client.execute(cwd=str(here/'lesson'), env={**kernel_env(venv, here/'home', mirror, weights, threads), 'TMPDIR': str(here/'tmp')})
