@@ -440,13 +440,16 @@ def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows
     vocab = _class_names(items)
     side = round(size * 1.25) if augment else size                                  # (presizing: a margin for the batch's zoom and rotation)
     augs = aug_transforms(size=(size, size), max_zoom=1.27, max_rotate=20, max_lighting=0.3, max_warp=warp) if augment else []   # one resampling, to `size`
-    photos = TransformBlock(type_tfms=PhotoCache(df.fname, side, presize=not item_tfms), batch_tfms=IntToFloatTensor) if cache else ImageBlock(RGBImage)   # (`ImageBlock`, reading from memory)
+    cached = PhotoCache(df.fname, side, presize=not item_tfms) if cache else None
+    photos = TransformBlock(type_tfms=cached, batch_tfms=IntToFloatTensor) if cache else ImageBlock(RGBImage)   # (`ImageBlock`, reading from memory)
     dblock = DataBlock(blocks=(photos, CategoryBlock(vocab=vocab, sort=False)),
                        get_x=ColReader('fname'), get_y=ColReader('name'), splitter=ColSplitter('is_valid'),
                        item_tfms=[*(item_tfms or []), CropResize(side)], batch_tfms=[*augs, Normalize.from_stats(*stats)])
     set_seed(seed)
     if num_workers is not None or not torch.cuda.is_available(): kwargs['num_workers'] = num_workers or 0
-    return dblock.dataloaders(df.assign(is_valid=df.set.eq('valid')), bs=bs, **kwargs)
+    dls = dblock.dataloaders(df.assign(is_valid=df.set.eq('valid')), bs=bs, **kwargs)
+    dls.photo_cache = cached                                                        # (lesson 04b's `scoring_size` empties it: its photos are presized for these crops)
+    return dls
 
 # %% ../nbs/01_data.ipynb #033aad27
 def _shrink_one(rel, src, dest, max_size, quality):

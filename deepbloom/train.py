@@ -29,13 +29,13 @@ from .evaluate import Degrade, PhonePhoto, PhoneAugment, top_answer, learner_pre
 from .unknown import CARD_SCORES, UNKNOWN_REJECT, UNKNOWN_SCORE, fit_unknown, known_scores, open_set_report, logits_features, learner_similarity
 
 # %% auto #0
-__all__ = ['PRESETS', 'MODEL_FORMAT', 'PROTOTYPES', 'CARD_BYTES', 'MAX_SIDE', 'CARD_FIELDS', 'class_weights', 'ProgressiveResize',
-           'Mirror', 'parse_tta', 'tta_preds', 'score_heldout', 'scoring_size', 'data_parallel', 'Checkpoint',
-           'train_classifier', 'check_whole', 'check_arch', 'apply_preset', 'recipe_settings', 'recipe_items',
-           'recipe_dls', 'recipe_learner', 'recipe_tricks', 'recipe_fit', 'recipe_files', 'recipe_score', 'save_model',
-           'recipe_card', 'recipe_log', 'parse_card_json', 'check_card', 'read_card', 'load_model', 'top_classes',
-           'predict_probs', 'predict_images', 'trained_model', 'flowers_model', 'rescore_model', 'StepTimer',
-           'inference_rate']
+__all__ = ['PRESETS', 'PLAIN', 'MODEL_FORMAT', 'PROTOTYPES', 'CARD_BYTES', 'MAX_SIDE', 'CARD_FIELDS', 'class_weights',
+           'ProgressiveResize', 'Mirror', 'parse_tta', 'tta_preds', 'score_heldout', 'scoring_size', 'data_parallel',
+           'Checkpoint', 'train_classifier', 'check_whole', 'check_arch', 'apply_preset', 'recipe_settings',
+           'recipe_items', 'recipe_dls', 'recipe_learner', 'recipe_tricks', 'recipe_fit', 'recipe_files',
+           'recipe_score', 'save_model', 'recipe_card', 'recipe_log', 'parse_card_json', 'check_card', 'read_card',
+           'load_model', 'top_classes', 'predict_probs', 'predict_images', 'trained_model', 'flowers_model',
+           'rescore_model', 'StepTimer', 'inference_rate']
 
 # %% ../nbs/04b_train.ipynb #2a74741c
 def class_weights(items:pd.DataFrame, # an items table (`image_items`); its `train` rows are counted
@@ -128,6 +128,7 @@ def scoring_size(learn:Learner, # a classifier whose `DataLoaders` come from `im
     margin = crops[0].size[0] / resizes[0].size[0]                         # (image_dls's: 1.25, room for the augmentation's zoom)
     for t in crops: t.size = (round(size * margin),) * 2
     for t in resizes: t.size = (size, size)
+    if (cache := getattr(learn.dls, 'photo_cache', None)) is not None: cache.ims.clear()   # (photos presized for the training crops: read from their files now, as `load_model`'s are)
     return learn
 
 # %% ../nbs/04b_train.ipynb #7119e558
@@ -246,11 +247,11 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      phone:float|None=None, # the share of training photos put through lesson 05's phone chain, fresh draws each time (`PhoneAugment`, lesson 08b); 0: off; None: the preset's (benchmark: 0)
                      unknown_classes:int=0, # Flowers102 classes (drawn with `seed`) kept out of training: their test photos measure how well it says "not a flower it knows" (lesson 06b)
                      valid_per_class:int|None=None, # split 'trainval' only: training photos of each class (drawn with `seed`) kept back to fit the card's "not a flower it knows" threshold on (lesson 06b); 0: none, and no threshold; None: the preset's (benchmark: 0)
-                     tta:int|str=0, # test-time augmentation in the final scoring (`score_heldout`): `n` random passes, or 'flip'; 0: one plain pass
-                     score_size:int|None=None, # score, and save the model to predict, at this side in pixels (`scoring_size`); None: `size`
+                     tta:int|str|None=None, # test-time augmentation in the final scoring (`score_heldout`): `n` random passes, or 'flip'; 0: one plain pass; None: the preset's (benchmark: 'flip', lesson 08)
+                     score_size:int|None=None, # score, and save the model to predict, at this side in pixels (`scoring_size`); 0: `size`; None: the preset's (benchmark: a fifth larger than `size`, 192 for 160, lesson 08)
                      name:str|None=None, # a name for the run in the log, e.g. the trick it tries
                      mlflow:bool=False, # also log the run to MLflow (`log_mlflow`; `pip install deepbloom[mlflow]`)
-                     preset:str='benchmark', # a named recipe of `PRESETS`: 'benchmark' compares recipes (lessons 04b–08), 'people' makes the model handed to people (lesson 08b); it fills in `split`, `valid_per_class`, `phone` and `epochs` where they are not given
+                     preset:str='benchmark', # a named recipe of `PRESETS`: 'benchmark' compares recipes (lessons 04b–08), 'people' makes the model handed to people (lesson 08b); it fills in `split`, `valid_per_class`, `phone`, `epochs`, `tta` and `score_size` where they are not given
                     ) -> dict: # the metrics and the settings that produced them
     "Train a flower classifier with the course's current recipe, score it once on the held-out photos, save it (weights, and a card of metrics and settings), and log the run"
     t0, s = time.time(), recipe_settings(**locals())                      # 0. every setting, checked before any photo is read
@@ -308,7 +309,8 @@ def _check_numbers(a):
         check_whole(k, a[k], lo, ' (the network shrinks its input 32 times)' if k == 'size' else ' (0: none)' if lo == 0 and k != 'seed' else '')
     for k in ('monitor', 'num_workers'):
         if a[k] is not None: check_whole(k, a[k], 0, ' (monitor 0: every validation photo)' if k == 'monitor' else '')
-    if a['score_size'] is not None: check_whole('score_size', a['score_size'], 32, ' (None: the training size)')
+    ss = a['score_size']
+    if ss is not None and not (_whole(ss) and (ss == 0 or ss >= 32)): raise ValueError(f"score_size must be a whole number of at least 32, or 0 for the training size, not {ss!r}.")
     for k, ok, what in _RATES:
         if not (isinstance(a[k], (int, float)) and math.isfinite(a[k]) and ok(a[k])): raise ValueError(f"{k} must be a finite number {what}, not {a[k]!r}.")
 
@@ -344,8 +346,11 @@ def _check_args(a):
     return split
 
 # %% ../nbs/04b_train.ipynb #6a943ef6
-PRESETS = dict(benchmark=dict(split=None, valid_per_class=0, phone=0, epochs=10),          # name: the settings it gives those not given (None); split None is 'official' on Flowers102
-               people=dict(split='trainval', valid_per_class=5, phone=0.8, epochs=45))     # (lesson 08b measures `people`)
+def _larger(a): return round(a['size'] * 1.2)   # the benchmark's scoring size, from a run's arguments: a fifth larger than the training crops, 192 px for 160 (lesson 08)
+
+PRESETS = dict(benchmark=dict(split=None, valid_per_class=0, phone=0, epochs=10, tta='flip', score_size=_larger),   # name: the settings it gives those not given (None), or the function that makes one from the others
+               people=dict(split='trainval', valid_per_class=5, phone=0.8, epochs=45, tta=0, score_size=0))   # split None is 'official' on Flowers102; score_size 0 is the training size (lesson 08b measures `people`)
+PLAIN = dict(tta=0, score_size=0)   # one plain pass at the training size: how lesson 06b scores the runs that keep classes out, whatever the preset
 
 def apply_preset(args:dict, # `train_classifier`'s arguments, every one of them (defaults applied), `preset` among them
                 ) -> dict: # the arguments, with the preset's setting wherever one was not given (None)
@@ -353,7 +358,8 @@ def apply_preset(args:dict, # `train_classifier`'s arguments, every one of them 
     if args['preset'] not in PRESETS: raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {args['preset']!r}.")
     p = PRESETS[args['preset']]
     if args['data'] is not None and not find_flowers(args['data']): p = {**p, 'split': None, 'valid_per_class': 0}   # a folder of classes: its own split, nothing kept back
-    return {**args, **{k: v for k, v in p.items() if args[k] is None}}
+    if args['unknown_classes']: p = {**p, **PLAIN}                       # (lesson 06b's measurement)
+    return {**args, **{k: v(args) if callable(v) else v for k, v in p.items() if args[k] is None}}
 
 # %% ../nbs/04b_train.ipynb #3b4fef99
 def recipe_settings(**kwargs, # `train_classifier`'s arguments, by name; its defaults for the rest
@@ -363,18 +369,18 @@ def recipe_settings(**kwargs, # `train_classifier`'s arguments, by name; its def
     a = apply_preset(b.arguments)
     split = _check_args(a)
     if a['resume'] and num_distrib() > 1: raise ValueError("--resume works with one process: resume the run without torchrun/accelerate launch.")
-    s = AttrDict(a, split=split, tta=parse_tta(a['tta']), monitor=a['monitor'] or None, out=Path(a['out']))   # '2' or 'flip', as a command line gives them; 0: all
+    s = AttrDict(a, split=split, tta=parse_tta(a['tta']), monitor=a['monitor'] or None, score_size=a['score_size'] or a['size'], out=Path(a['out']))   # '2' or 'flip', as a command line gives them; 0: all; 0: the training size
     s.data = flowers_path() if s.data is None else s.data                  # (downloaded when there is no local copy)
     return s
 
 _SETTINGS = ('split', 'arch', 'strategy', 'epochs', 'size', 'bs', 'lr', 'div', 'seed', 'pretrained', 'monitor', 'label_smoothing', 'mixup', 'cutmix', 'progressive', 'weighted', 'tta')
 _WARP = inspect.signature(train_classifier).parameters['warp'].default   # the recipe's warp (fastai's): a card names another only
 def _settings(args):
-    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade`, `unknown_classes`, `valid_per_class` and `phone` when set, `warp` when not the default, `score_size` when set)"
+    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade`, `unknown_classes`, `valid_per_class` and `phone` when set, `warp` when not the default, `score_size` when not the training size)"
     return {'data': str(Path(args['data']).expanduser().resolve()), **{k: args[k] for k in _SETTINGS}, 'split': _split(args['data'], args['split']),
             **({'degrade': args['degrade'], 'degrade_kinds': args['degrade_kinds']} if args.get('degrade') else {}),
             **({k: args[k] for k in ('unknown_classes', 'valid_per_class', 'phone') if args.get(k)}), **({'warp': args['warp']} if args.get('warp', _WARP) != _WARP else {}),
-            **({'score_size': args['score_size']} if args.get('score_size') else {})}
+            **({'score_size': args['score_size']} if args.get('score_size') not in (None, 0, args['size']) else {})}
 
 # %% ../nbs/04b_train.ipynb #0a452608
 def recipe_items(s:dict, # the run's settings (`recipe_settings`): data, split, seed, valid_per_class, unknown_classes
@@ -452,7 +458,7 @@ def recipe_score(s:dict, # the run's settings: score_size, unknown_classes, tta,
                  unknown:pd.DataFrame, # the test photos of the classes kept out of training (`recipe_items`; none by default)
                 ) -> tuple: # (what the scoring measured, the card's "not a flower it knows" entry or None)
     "Step 5: fit the card's threshold for \"not a flower it knows\" on validation photos, then score **once** on the held-out photos, as they are and as phone photos"
-    if s.score_size: scoring_size(learn, s.score_size)                     # (the threshold too is fitted at the size the model will predict at)
+    if s.score_size != s.size: scoring_size(learn, s.score_size)           # (the threshold too is fitted at the size the model will predict at)
     spec = _unknown_spec(learn, items, s.num_workers, s.phone)
     test = heldout(items)
     if s.unknown_classes: return open_set_report(learn, test, unknown, items[items.set == 'train'], spec, s.num_workers), spec
@@ -506,7 +512,7 @@ def _strategy_name(strategy, pretrained): return strategy if pretrained else 'sc
 def _recipe_name(s):
     "The one-line name of a recipe, as the run log's tables show it"
     extra = ''.join(f' · {k} {s[k]}' for k in ('mixup', 'cutmix', 'progressive', 'weighted', 'tta', 'unknown_classes', 'valid_per_class') if s[k])
-    extra += (f' · degrade {s.degrade:g} ({s.degrade_kinds})' if s.degrade else '') + (f' · phone {s.phone:g}' if s.phone else '') + (f' · warp {s.warp:g}' if s.warp != _WARP else '') + (f' · scored at {s.score_size}px' if s.score_size else '')
+    extra += (f' · degrade {s.degrade:g} ({s.degrade_kinds})' if s.degrade else '') + (f' · phone {s.phone:g}' if s.phone else '') + (f' · warp {s.warp:g}' if s.warp != _WARP else '') + (f' · scored at {s.score_size}px' if s.score_size != s.size else '')
     return f"{s.arch} · {_strategy_name(s.strategy, s.pretrained)} · {s.size}px · {s.epochs}ep · lr {s.lr:g}/{s.div:g} · ls {s.label_smoothing:g}{extra}"
 
 def recipe_card(s:dict, # the run's settings (`recipe_settings`)
@@ -714,8 +720,8 @@ def _add_unknown(out, card, args):
 def flowers_model(out:str|Path='models/flowers-official.safetensors', # where the model is, or will be, saved
                   **kwargs, # settings that differ from the recipe's defaults
                  ) -> tuple: # (the learner, its card)
-    "The model lessons 05–08 and 81 study: the recipe on Flowers102's official split, trained once (briefly with `QUICK`) and reused"
-    return trained_model(out, **{'split': 'official', **(dict(epochs=1, size=96) if QUICK else {}), **kwargs})
+    "The model lessons 05–08 and 81 study: the recipe on Flowers102's official split, trained once (briefly with `QUICK`) and reused; scored, and saved to predict, in one plain pass at its training size (`PLAIN`), as those lessons look at it photo by photo"
+    return trained_model(out, **{'split': 'official', **PLAIN, **(dict(epochs=1, size=96) if QUICK else {}), **kwargs})
 
 # %% ../nbs/04b_train.ipynb #356a4a7c
 def rescore_model(out:str|Path, # a model `train_classifier` saved, its card beside it
@@ -734,7 +740,7 @@ def rescore_model(out:str|Path, # a model `train_classifier` saved, its card bes
 
 def _card_args(card):
     "The `train_classifier` arguments a card records: its settings, and the preset's settings as the run resolved them"
-    return {**card['settings'], 'preset': card.get('preset', 'benchmark'), 'name': card.get('name'), **{k: card.get(k) or 0 for k in ('phone', 'valid_per_class', 'unknown_classes', 'degrade')},
+    return {**card['settings'], 'preset': card.get('preset', 'benchmark'), 'name': card.get('name'), 'score_size': card['settings'].get('score_size', 0), **{k: card.get(k) or 0 for k in ('phone', 'valid_per_class', 'unknown_classes', 'degrade')},
             **({'degrade_kinds': card['degrade_kinds']} if card.get('degrade_kinds') else {})}
 
 # %% ../nbs/04b_train.ipynb #a4a798fc
