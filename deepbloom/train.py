@@ -350,7 +350,7 @@ def _larger(a): return round(a['size'] * 1.2)   # the benchmark's scoring size, 
 
 PRESETS = dict(benchmark=dict(split=None, valid_per_class=0, phone=0, epochs=10, tta='flip', score_size=_larger),   # name: the settings it gives those not given (None), or the function that makes one from the others
                people=dict(split='trainval', valid_per_class=5, phone=0.8, epochs=45, tta=0, score_size=0))   # split None is 'official' on Flowers102; score_size 0 is the training size (lesson 08b measures `people`)
-PLAIN = dict(tta=0, score_size=0)   # one plain pass at the training size: how lesson 06b scores the runs that keep classes out, whatever the preset
+PLAIN = dict(tta=0, score_size=0)   # one plain pass at the training size: how the people preset's model, a run that keeps classes out (lesson 06b, whatever the preset) and the model lessons 05–08 study are scored
 
 def apply_preset(args:dict, # `train_classifier`'s arguments, every one of them (defaults applied), `preset` among them
                 ) -> dict: # the arguments, with the preset's setting wherever one was not given (None)
@@ -369,7 +369,7 @@ def recipe_settings(**kwargs, # `train_classifier`'s arguments, by name; its def
     a = apply_preset(b.arguments)
     split = _check_args(a)
     if a['resume'] and num_distrib() > 1: raise ValueError("--resume works with one process: resume the run without torchrun/accelerate launch.")
-    s = AttrDict(a, split=split, tta=parse_tta(a['tta']), monitor=a['monitor'] or None, score_size=a['score_size'] or a['size'], out=Path(a['out']))   # '2' or 'flip', as a command line gives them; 0: all; 0: the training size
+    s = AttrDict(a, split=split, tta=parse_tta(a['tta']), monitor=a['monitor'] or None, score_size=a['score_size'] or a['size'], out=Path(a['out']))   # tta '2' or 'flip', as a command line gives them; monitor 0: all; score_size 0: the training size
     s.data = flowers_path() if s.data is None else s.data                  # (downloaded when there is no local copy)
     return s
 
