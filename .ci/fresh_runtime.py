@@ -77,8 +77,8 @@ def fresh_copy(base, venv):
     shutil.rmtree(venv, ignore_errors=True); venv.parent.mkdir(parents=True, exist_ok=True)
     run('cp', '-al' if base.stat().st_dev == venv.parent.stat().st_dev else '-a', base, venv)   # (hard links only within one file system)
     for f in (venv/'bin').iterdir():
-        if f.is_symlink() or not f.is_file() or not f.read_bytes().startswith(f'#!{base}/'.encode()): continue
-        new = f.with_name(f.name + '.new'); new.write_bytes(f.read_bytes().replace(str(base).encode(), str(venv).encode(), 1))
+        if f.is_symlink() or not f.is_file() or not (text := f.read_bytes()).startswith(f'#!{base}/'.encode()): continue
+        new = f.with_name(f.name + '.new'); new.write_bytes(text.replace(str(base).encode(), str(venv).encode(), 1))
         new.chmod(f.stat().st_mode); new.replace(f)
     return venv
 
