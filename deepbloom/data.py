@@ -8,7 +8,8 @@ import hashlib, io, os, re, shutil, tarfile, warnings
 from contextlib import nullcontext
 from pathlib import Path
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
-import torch
+import torch, torch.nn.functional as F
+from torch import Tensor
 from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 from fastdownload import download_url
 from scipy.io import loadmat, savemat
@@ -17,9 +18,9 @@ from fastai.data.block import DataBlock, CategoryBlock, TransformBlock
 from fastai.data.core import DataLoaders
 from fastai.data.external import fastai_path
 from fastai.data.transforms import ColReader, ColSplitter, Normalize, IntToFloatTensor, image_extensions
-from fastai.torch_core import set_seed
+from fastai.torch_core import TensorImage, set_seed
 from fastcore.parallel import parallel
-from fastai.vision.augment import Resize, aug_transforms
+from fastai.vision.augment import AffineCoordTfm, Resize, aug_transforms, find_coeffs, _WarpCoord
 from fastai.vision.core import PILImage, imagenet_stats
 from fastai.vision.data import ImageBlock
 
@@ -28,7 +29,7 @@ __all__ = ['FLOWERS_ENV', 'FLOWERS_FILES', 'FLOWERS_URL', 'FLOWERS_MD5', 'MIRROR
            'QUICK', 'find_flowers', 'flowers_source', 'download_flowers', 'flowers_path', 'stratified_split',
            'flowers_items', 'plot_counts', 'folder_items', 'image_items', 'heldout', 'make_synthetic',
            'make_synthetic_flowers102', 'make_mirror', 'hold_out_classes', 'keep_valid', 'ImageReadError', 'load_rgb',
-           'check_images', 'RGBImage', 'PhotoCache', 'CropResize', 'image_dls', 'shrink_images']
+           'check_images', 'RGBImage', 'QuickAffine', 'PhotoCache', 'CropResize', 'image_dls', 'shrink_images']
 
 # %% ../nbs/01_data.ipynb #0422818a
 FLOWERS_ENV = 'DEEPBLOOM_DATA'  # environment variable naming a local Flowers102 folder
@@ -396,6 +397,35 @@ class RGBImage(PILImage):
     def create(cls, fn, **kwargs):
         return cls(load_rgb(fn)) if isinstance(fn, (str, Path, bytes, io.IOBase, Image.Image)) else super().create(fn, **kwargs)
 
+# %% ../nbs/01_data.ipynb #c5975b59
+def _rows(h, u, v, n):
+    "The first `n` rows of the 3x3 (or 2x3) maps `h`, one per photo, applied to coordinates `u`, `v`: h[0]·u + h[1]·v + h[2]"
+    return [u * h[:, i, 0, None, None] + v * h[:, i, 1, None, None] + h[:, i, 2, None, None] for i in range(n)]
+
+class QuickAffine(AffineCoordTfm):
+    "fastai's flip, rotation, zoom and warp in one resampling (the `AffineCoordTfm` that `aug_transforms` composes), with its sampling grid computed from a row and a column of coordinates: the same pixels, quicker on a CPU"
+    def __init__(self, tfm:AffineCoordTfm, # the transform to run; its random draws are kept
+                ): super().__init__(tfm.aff_fs, tfm.coord_fs, size=tfm.size, mode=tfm.mode, pad_mode=tfm.pad_mode, mode_mask=tfm.mode_mask, align_corners=tfm.align_corners, p=tfm.p)
+
+    def _grid(self, x, size):
+        "Where each output pixel reads `x`: fastai's affine grid, then its perspective warp, operation for operation"
+        xs, ys = [torch.linspace(-1, 1, n, device=x.device) for n in (size[1], size[0])]
+        u, v = _rows(self.mat.as_subclass(Tensor), xs[None, None, :], ys[None, :, None], 2)   # (`F.affine_grid`)
+        for w in ([] if self.split_idx else self.coord_fs):                     # (`apply_perspective`: in training only)
+            c = find_coeffs(w.orig_pts, w.targ_pts).as_subclass(Tensor)
+            p, q, z = _rows(torch.cat([c, torch.ones_like(c[:, :1])], 1).view(-1, 3, 3), u, v, 3)
+            if not (z == 0).any(): u, v = p / z, q / z                             # (as fastai: a point sent to infinity leaves the batch unwarped)
+        return torch.stack([u, v], -1)
+
+    def _encode(self, x, mode, reverse=False):
+        size = tuple(x.shape[-2:]) if self.size is None else (self.size,) * 2 if isinstance(self.size, int) else tuple(self.size)
+        plain = isinstance(x, TensorImage) and not reverse and all(isinstance(f, _WarpCoord) for f in self.coord_fs)
+        if not plain or min(x.shape[-2] / size[0], x.shape[-1] / size[1]) > 2: return super()._encode(x, mode, reverse)   # (masks, points, boxes; a shrink by more than 2, where fastai averages pixels first)
+        return TensorImage(F.grid_sample(x.as_subclass(Tensor), self._grid(x, size), mode=mode, padding_mode=self.pad_mode, align_corners=self.align_corners))
+
+def _quick(t): return QuickAffine(t) if isinstance(t, AffineCoordTfm) else t
+
+
 # %% ../nbs/01_data.ipynb #dfabb1fa
 def _class_names(items): return items.drop_duplicates('label').sort_values('label').name.tolist()   # in the order of the labels
 
@@ -439,7 +469,7 @@ def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows
     if check: check_images(df.fname)
     vocab = _class_names(items)
     side = round(size * 1.25) if augment else size                                  # (presizing: a margin for the batch's zoom and rotation)
-    augs = aug_transforms(size=(size, size), max_zoom=1.27, max_rotate=20, max_lighting=0.3, max_warp=warp) if augment else []   # one resampling, to `size`
+    augs = [*map(_quick, aug_transforms(size=(size, size), max_zoom=1.27, max_rotate=20, max_lighting=0.3, max_warp=warp))] if augment else []   # one resampling, to `size`
     cached = PhotoCache(df.fname, side, presize=not item_tfms) if cache else None
     photos = TransformBlock(type_tfms=cached, batch_tfms=IntToFloatTensor) if cache else ImageBlock(RGBImage)   # (`ImageBlock`, reading from memory)
     dblock = DataBlock(blocks=(photos, CategoryBlock(vocab=vocab, sort=False)),
