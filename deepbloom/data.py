@@ -455,7 +455,7 @@ def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows
               size:int=160, # side of the square training images, in pixels
               bs:int=32, # batch size
               augment:bool=True, # flip, rotation, zoom, warp and lighting on the training set, in one resampling
-              warp:float=0.2, # with `augment`: the largest random perspective warp (fastai's `max_warp`); 0: none, which makes the augmentation about three times quicker on a CPU (lesson 08 measures what it costs)
+              warp:float=0.2, # with `augment`: the largest random perspective warp (fastai's `max_warp`); 0: none (lesson 08 measures what it costs)
               stats=imagenet_stats, # normalisation (mean, std) the model expects
               seed:int=42, # seeds Python, NumPy and torch so shuffles and augmentation repeat
               num_workers:int|None=None, # worker processes; None: none on a CPU, whose cores the network needs, and fastai's one per core with a GPU
