@@ -451,6 +451,8 @@ class CropResize(Resize):
         l, t = int(self.pcts[0] * (w - s)), int(self.pcts[1] * (h - s))   # (fastai's corner for the same crop)
         return x.crop((l, t, l + s, t + s))
 
+
+# %% ../nbs/01_data.ipynb #c9002a6b
 def image_dls(items:pd.DataFrame, # an items table; its `train` and `valid` rows are used
               size:int=160, # side of the square training images, in pixels
               bs:int=32, # batch size
