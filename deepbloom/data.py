@@ -20,7 +20,7 @@ from fastai.data.external import fastai_path
 from fastai.data.transforms import ColReader, ColSplitter, Normalize, IntToFloatTensor, image_extensions
 from fastai.torch_core import TensorImage, set_seed
 from fastcore.parallel import parallel
-from fastai.vision.augment import AffineCoordTfm, Resize, aug_transforms, find_coeffs, _WarpCoord
+from fastai.vision.augment import AffineCoordTfm, Resize, aug_transforms, find_coeffs
 from fastai.vision.core import PILImage, imagenet_stats
 from fastai.vision.data import ImageBlock
 
@@ -419,7 +419,7 @@ class QuickAffine(AffineCoordTfm):
 
     def _encode(self, x, mode, reverse=False):
         size = tuple(x.shape[-2:]) if self.size is None else (self.size,) * 2 if isinstance(self.size, int) else tuple(self.size)
-        plain = isinstance(x, TensorImage) and not reverse and all(isinstance(f, _WarpCoord) for f in self.coord_fs)
+        plain = isinstance(x, TensorImage) and not reverse and all(type(f).__name__ == '_WarpCoord' for f in self.coord_fs)   # (fastai's perspective warp, and nothing else)
         if not plain or min(x.shape[-2] / size[0], x.shape[-1] / size[1]) > 2: return super()._encode(x, mode, reverse)   # (masks, points, boxes; a shrink by more than 2, where fastai averages pixels first)
         return TensorImage(F.grid_sample(x.as_subclass(Tensor), self._grid(x, size), mode=mode, padding_mode=self.pad_mode, align_corners=self.align_corners))
 
