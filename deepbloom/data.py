@@ -20,8 +20,8 @@ from fastai.data.external import fastai_path
 from fastai.data.transforms import ColReader, ColSplitter, Normalize, IntToFloatTensor, image_extensions
 from fastai.torch_core import TensorImage, set_seed
 from fastcore.parallel import parallel
-from fastai.vision.augment import AffineCoordTfm, Resize, aug_transforms, find_coeffs
-from fastai.vision.core import PILImage, imagenet_stats
+from fastai.vision.augment import AffineCoordTfm, Resize, ResizeMethod, aug_transforms, find_coeffs
+from fastai.vision.core import PILImage, PILMask, imagenet_stats
 from fastai.vision.data import ImageBlock
 
 # %% auto #0
@@ -444,12 +444,14 @@ class PhotoCache:
     def __call__(self, fn) -> RGBImage: return RGBImage.create(self.ims.get(str(fn), fn) if isinstance(fn, (str, Path)) else fn)
 
 class CropResize(Resize):
-    "fastai's `Resize` (a random square crop in training, the centre one for validation, resized to `size`), which only crops a photo whose short side is `size` already: no resampling, no padding"
+    "fastai's `Resize` (a random square crop in training, the centre one for validation, resized to `size`), with its pixels: without its padding of a crop that needs none (a copy of the photo), and only cropping a photo whose short side is `size` already"
     def encodes(self, x:Image.Image):
         (w, h), s = x.size, self.size[0]
-        if min(w, h) != s or self.size[0] != self.size[1]: return super().encodes(x)
-        l, t = int(self.pcts[0] * (w - s)), int(self.pcts[1] * (h - s))   # (fastai's corner for the same crop)
-        return x.crop((l, t, l + s, t + s))
+        if self.size[0] != self.size[1] or self.method != ResizeMethod.Crop or isinstance(x, PILMask): return super().encodes(x)
+        c = int((w / s if w / s < h / s else h / s) * s)                    # (fastai's side for the crop: the short side, computed as it computes it)
+        l, t = int(self.pcts[0] * (w - c)), int(self.pcts[1] * (h - c))     # (fastai's corner for the same crop)
+        x = x.crop((l, t, l + c, t + c))
+        return x if c == s else x.resize((s, s), self.mode)
 
 
 # %% ../nbs/01_data.ipynb #c9002a6b
