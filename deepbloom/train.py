@@ -4,7 +4,7 @@
 
 # %% ../nbs/04b_train.ipynb #d5f983ee
 from __future__ import annotations
-import contextlib, difflib, inspect, json, math, os, pickle, random, re, time, warnings
+import contextlib, difflib, inspect, json, math, os, pickle, random, re, statistics, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, timm, torchvision
@@ -761,16 +761,17 @@ class StepTimer(Callback):
 
 def inference_rate(learn:Learner, # a trained classifier
                    items:pd.DataFrame, # photos to score (`fname`, `name`)
-                   repeats:int=3, # passes of each kind, taken in turn, so that a slow moment of the machine hits both
-                  ) -> dict: # photos per second of the network alone (`network`) and of the whole scoring pass (`scoring`), each its best pass, and the second's share of the first
+                   repeats:int=5, # pairs of passes: the network's, then the whole scoring's, one after the other, so that a slow or quick moment of the machine hits both
+                  ) -> dict: # photos per second of the network alone (`network`) and of the whole scoring pass (`scoring`), and the second's share of the first: medians over the pairs
     "Scoring's speed against the network's: the network on the photos' batches made beforehand, then the whole pass from the files (`learner_preds`), after a pass on one photo has set the network up as scoring uses it"
     xs = [b[0] for b in learn.dls.test_dl(items, num_workers=0)]
     learner_preds(learn, items.iloc[:1], num_workers=0)                   # (fastai's callbacks may change the network first: `make_learner`'s channels-last)
     learn.model.eval(); net, whole = [], []
-    for _ in range(repeats):                                               # (the first network pass also sets up its kernels: the best pass leaves that out)
+    for _ in range(repeats):
         t = time.perf_counter()
         with torch.inference_mode():
             for x in xs: learn.model(x)
-        net.append(len(items) / (time.perf_counter() - t))
-        t = time.perf_counter(); learner_preds(learn, items, num_workers=0); whole.append(len(items) / (time.perf_counter() - t))
-    return dict(network=round(max(net), 1), scoring=round(max(whole), 1), share=round(max(whole) / max(net), 3))
+        net.append(time.perf_counter() - t)
+        t = time.perf_counter(); learner_preds(learn, items, num_workers=0); whole.append(time.perf_counter() - t)
+    rate = lambda ts: round(len(items) / statistics.median(ts), 1)
+    return dict(network=rate(net), scoring=rate(whole), share=round(statistics.median(n / w for n, w in zip(net, whole)), 3))   # (the median pair: a burst of speed or a stall in one pass does not decide it)
