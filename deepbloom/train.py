@@ -18,9 +18,9 @@ from fastai.data.transforms import Normalize
 from fastai.learner import Learner, load_learner
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.metrics import accuracy
-from fastai.torch_core import set_seed, rank_distrib, num_distrib, default_device, get_random_states, set_random_states, no_random, find_bs
+from fastai.torch_core import set_seed, rank_distrib, num_distrib, default_device, get_random_states, set_random_states, no_random, find_bs, to_detach
 from fastai.vision.augment import AffineCoordTfm
-from fastcore.basics import AttrDict, noop
+from fastcore.basics import AttrDict, getcallable, noop
 from fastcore.foundation import L
 from .data import QUICK, _class_names, check_images, find_flowers, flowers_path, heldout, hold_out_classes, image_dls, image_items, keep_valid, RGBImage, CropResize
 from .transfer import LITE0, STRATEGIES, TORCHVISION_ARCHS, arch_stats, make_learner, fit_transfer, monitor_items, _load_plain
@@ -73,8 +73,10 @@ class ProgressiveResize(Callback):
 
 # %% ../nbs/04b_train.ipynb #5fc1b0a5
 class Mirror(Callback):
-    "Flip every batch left to right: passed to `get_preds`, it scores the mirror image of each photo"
-    def before_batch(self): self.learn.xb = (self.x.flip(-1),)
+    "Passed to `get_preds`: the network also sees the mirror image of each batch it scores, so the photos are read and prepared once for both; the mirror images' probabilities end in `probs`"
+    def before_validate(self): self.outs = []
+    def after_pred(self): self.outs.append(to_detach(self.model(self.x.flip(-1))))   # (inside get_preds' no_grad, on the batch the plain pass just saw)
+    def after_validate(self): self.probs = getcallable(self.loss_func, 'activation')(torch.cat(self.outs))   # (the activation get_preds applies to the plain pass)
 
 def _whole(v, lo=0): return isinstance(v, int) and not isinstance(v, bool) and v >= lo   # a whole number of at least `lo` (True is not 1)
 
@@ -96,8 +98,8 @@ def tta_preds(learn:Learner, # a trained classifier
     "Class probabilities of `learn` on `dl`, averaged over augmented copies of each photo when `tta` is set"
     tta = parse_tta(tta)
     if tta == 'flip':
-        (plain, targs), mirrored = learn.get_preds(dl=dl), learn.get_preds(dl=dl, cbs=Mirror())[0]
-        return (plain + mirrored) / 2, plain, targs
+        plain, targs = learn.get_preds(dl=dl, cbs=(m := Mirror()))
+        return (plain + m.probs) / 2, plain, targs
     if tta:
         with no_random(seed):                                              # seeded, and the caller's random state (and cuDNN's settings) restored after
             (aug, plain), targs = learn.tta(dl=dl, n=tta, beta=None)
@@ -762,16 +764,19 @@ class StepTimer(Callback):
 def inference_rate(learn:Learner, # a trained classifier
                    items:pd.DataFrame, # photos to score (`fname`, `name`)
                    repeats:int=5, # pairs of passes: the network's, then the whole scoring's, one after the other, so that a slow or quick moment of the machine hits both
+                   flip:bool=False, # score the mirror image of each photo too, as `tta='flip'` does: the network sees every batch twice
                   ) -> dict: # photos per second of the network alone (`network`) and of the whole scoring pass (`scoring`), and the second's share of the first: medians over the pairs
-    "Scoring's speed against the network's: the network on the photos' batches made beforehand, then the whole pass from the files (`learner_preds`), after a pass on one photo has set the network up as scoring uses it"
-    xs = [b[0] for b in learn.dls.test_dl(items, num_workers=0)]
+    "Scoring's speed against the network's: the network on the photos' batches made beforehand, then the whole pass from the files as `score_heldout` scores (`tta_preds`), after a pass on one photo has set the network up as scoring uses it"
+    xs, tta = [b[0] for b in learn.dls.test_dl(items, num_workers=0)], 'flip' if flip else 0
     learner_preds(learn, items.iloc[:1], num_workers=0)                   # (fastai's callbacks may change the network first: `make_learner`'s channels-last)
     learn.model.eval(); net, whole = [], []
     for _ in range(repeats):
         t = time.perf_counter()
         with torch.inference_mode():
-            for x in xs: learn.model(x)
+            for x in xs:
+                learn.model(x)
+                if flip: learn.model(x.flip(-1))
         net.append(time.perf_counter() - t)
-        t = time.perf_counter(); learner_preds(learn, items, num_workers=0); whole.append(time.perf_counter() - t)
+        t = time.perf_counter(); tta_preds(learn, learn.dls.test_dl(items.reset_index(drop=True), with_labels=True, num_workers=0), tta); whole.append(time.perf_counter() - t)
     rate = lambda ts: round(len(items) / statistics.median(ts), 1)
     return dict(network=rate(net), scoring=rate(whole), share=round(statistics.median(n / w for n, w in zip(net, whole)), 3))   # (the median pair: a burst of speed or a stall in one pass does not decide it)
