@@ -136,29 +136,33 @@ def frozen_layers(learn:Learner, # a fastai vision learner split by `group_split
                  ) -> list: # the layers, in order from the input; empty when none is fixed
     "The layers of the leading layer groups whose weights are all frozen, when `BnFreeze` holds their BatchNorm statistics too: what they make of a photo cannot change while the learner fits"
     if not any(isinstance(cb, BnFreeze) for cb in learn.cbs): return []
-    groups = layer_groups(learn.model)
+    groups = layer_groups(getattr(learn.model, 'module', learn.model))      # (the model itself, also when wrapped for several processes)
     n = next((i for i, g in enumerate(groups) if any(p.requires_grad for p in g.parameters())), len(groups))
     return [layer for g in groups[:n] for layer in g]
 
 class FrozenCache(Callback):
     "In a fit, run the frozen layers (`frozen_layers`) once on each validation batch: later validations reuse what they made of it, and only the layers that learn run"
     order = 99                                                             # (after any callback that changes the batch)
-    def __init__(self): self.hooks, self.cache = [], {}
+    def __init__(self): self.hooks, self.cache, self.ours = [], {}, False
     def before_fit(self): self._unhook(); self.cache = {}
     def before_validate(self):
         layers = frozen_layers(self.learn) if self.dl is self.dls.valid else []
         if layers: self.hooks = [layers[0].register_forward_pre_hook(self._shrink), layers[-1].register_forward_hook(self._swap)]
     def before_batch(self):
-        if self.hooks: self.key = (self.iter, *self.x.shape, self.x.sum().item()); self.hit = self.cache.get(self.key)   # the batch's place, size and pixels
-    def _shrink(self, layer, args): return None if self.hit is None else (args[0][:1, :, :32, :32], *args[1:])   # (a corner of one photo: nearly no work)
+        if self.hooks: self.key, self.ours = (self.iter, *self.x.shape, self.x.sum().item()), False   # the batch's place, size and pixels
+    def _shrink(self, layer, args):
+        self.ours = args[0] is self.x                                      # the network called on the batch itself, not on another input (as a callback may)
+        return (args[0][:1, :, :32, :32], *args[1:]) if self.ours and self.key in self.cache else None   # (kept: a corner of one photo instead, nearly no work)
     def _swap(self, layer, args, out):
-        if self.hit is None: self.cache[self.key] = out; return out
-        out, self.hit = self.hit.clone(), None; return out                 # (a copy: a later layer may change its input in place)
+        if not self.ours: return None
+        self.ours = False
+        if self.key not in self.cache: self.cache[self.key] = out; return None
+        return self.cache[self.key].clone()                                # (a copy: a later layer may change its input in place)
     def after_validate(self): self._unhook()
     def after_fit(self): self._unhook(); self.cache = {}
     def _unhook(self):
         for h in self.hooks: h.remove()
-        self.hooks, self.hit = [], None
+        self.hooks, self.ours = [], False
 
 # %% ../nbs/04_transfer.ipynb #254b5499
 def make_learner(dls, # `DataLoaders` from `image_dls`, normalised with `arch_stats(arch)`
