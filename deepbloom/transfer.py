@@ -143,10 +143,12 @@ def frozen_layers(learn:Learner, # a fastai vision learner split by `group_split
 class FrozenCache(Callback):
     "In a fit, run the frozen layers (`frozen_layers`) once on each validation batch: later validations reuse what they made of it, and only the layers that learn run"
     order = 99                                                             # (after any callback that changes the batch)
-    def __init__(self): self.hooks, self.cache, self.ours = [], {}, False
-    def before_fit(self): self._unhook(); self.cache = {}
+    def __init__(self): self.hooks, self.cache, self.ours, self.state = [], {}, False, None
+    def before_fit(self): self._unhook(); self.cache, self.state = {}, None
     def before_validate(self):
         layers = frozen_layers(self.learn) if self.dl is self.dls.valid else []
+        state = (len(layers), sum(t.double().sum().item() for layer in layers for t in [*layer.parameters(), *layer.buffers()]))   # which layers are frozen, and their weights
+        if state != self.state: self.cache, self.state = {}, state          # (another set of frozen layers, or changed ones: what was kept is forgotten)
         if layers: self.hooks = [layers[0].register_forward_pre_hook(self._shrink), layers[-1].register_forward_hook(self._swap)]
     def before_batch(self):
         if self.hooks: self.key, self.ours = (self.iter, *self.x.shape, self.x.sum().item()), False   # the batch's place, size and pixels
