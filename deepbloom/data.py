@@ -21,7 +21,7 @@ from fastai.data.transforms import ColReader, ColSplitter, Normalize, IntToFloat
 from fastai.torch_core import TensorImage, set_seed
 from fastcore.parallel import parallel
 from fastai.vision.augment import AffineCoordTfm, Resize, ResizeMethod, aug_transforms, find_coeffs
-from fastai.vision.core import PILImage, PILMask, imagenet_stats
+from fastai.vision.core import PILImage, PILMask, image2tensor, imagenet_stats
 from fastai.vision.data import ImageBlock
 
 # %% auto #0
@@ -407,12 +407,16 @@ class QuickAffine(AffineCoordTfm):
     def __init__(self, tfm:AffineCoordTfm, # the transform to run; its random draws are kept
                 ): super().__init__(tfm.aff_fs, tfm.coord_fs, size=tfm.size, mode=tfm.mode, pad_mode=tfm.pad_mode, mode_mask=tfm.mode_mask, align_corners=tfm.align_corners, p=tfm.p)
 
+    def before_call(self, b, split_idx):   # (fastai's random draws, made on a plain tensor of the batch's shape: the same numbers, without `TensorImage`'s checks at each of their many small steps)
+        while isinstance(b, tuple): b = b[0]
+        super().before_call(b.as_subclass(Tensor), split_idx)
+
     def _grid(self, x, size):
         "Where each output pixel reads `x`: fastai's affine grid, then its perspective warp, operation for operation"
         xs, ys = [torch.linspace(-1, 1, n, device=x.device) for n in (size[1], size[0])]
         u, v = _rows(self.mat.as_subclass(Tensor), xs[None, None, :], ys[None, :, None], 2)   # (`F.affine_grid`)
         for w in ([] if self.split_idx else self.coord_fs):                     # (`apply_perspective`: in training only)
-            c = find_coeffs(w.orig_pts, w.targ_pts).as_subclass(Tensor)
+            c = find_coeffs(w.orig_pts.as_subclass(Tensor), w.targ_pts.as_subclass(Tensor))
             p, q, z = _rows(torch.cat([c, torch.ones_like(c[:, :1])], 1).view(-1, 3, 3), u, v, 3)
             if not (z == 0).any(): u, v = p / z, q / z                             # (as fastai: a point sent to infinity leaves the batch unwarped)
         return torch.stack([u, v], -1)
@@ -435,13 +439,18 @@ class PhotoCache:
                  fnames, # the files to decode now, e.g. the training and validation photos
                  side:int, # the side the item transforms crop to: a photo whose short side is longer is shrunk, once, to no less than it
                  presize:bool=True, # shrink such a photo to exactly `side`, so that `CropResize` only crops it; False: by a whole factor only, for item transforms that must see it near its own size
-                ): self.ims = {str(f): self._fit(load_rgb(f), side, presize) for f in fnames}
+                ): self.ims = {str(f): self._kept(self._fit(load_rgb(f), side, presize), side if presize else None) for f in fnames}
     @staticmethod
     def _fit(im, side, presize=True):
         short = min(im.size)
         if presize and short > side: return im.resize([round(o * side / short) for o in im.size], Image.BILINEAR)   # (the filter fastai's `Resize` uses)
         return im.reduce(short // side) if short >= 2 * side else im   # (a box filter: fast, and at least `side`)
-    def __call__(self, fn) -> RGBImage: return RGBImage.create(self.ims.get(str(fn), fn) if isinstance(fn, (str, Path)) else fn)
+    @staticmethod
+    def _kept(im, side):   # a photo `CropResize` will only crop, as 8-bit numbers channel first, as `ToTensor` would make them: its crop is then a slice
+        return TensorImage(image2tensor(im).contiguous()) if min(im.size) == side else im
+    def __call__(self, fn):
+        im = self.ims.get(str(fn), fn) if isinstance(fn, (str, Path)) else fn
+        return im.clone() if isinstance(im, TensorImage) else RGBImage.create(im)   # (a copy: nothing done to it reaches the cache)
 
 class CropResize(Resize):
     "fastai's `Resize` (a random square crop in training, the centre one for validation, resized to `size`), with its pixels: without its padding of a crop that needs none (a copy of the photo), and only cropping a photo whose short side is `size` already"
@@ -452,6 +461,11 @@ class CropResize(Resize):
         l, t = int(self.pcts[0] * (w - c)), int(self.pcts[1] * (h - c))     # (fastai's corner for the same crop)
         x = x.crop((l, t, l + c, t + c))
         return x if c == s else x.resize((s, s), self.mode)
+    def encodes(self, x:TensorImage):   # (a photo `PhotoCache` keeps as a tensor, its short side `size` already: the same square, sliced)
+        (h, w), s = x.shape[-2:], self.size[0]
+        if self.size[0] != self.size[1] or self.method != ResizeMethod.Crop or min(h, w) != s: return super().encodes(RGBImage.create(x))
+        l, t = int(self.pcts[0] * (w - s)), int(self.pcts[1] * (h - s))
+        return x[:, t:t + s, l:l + s]
 
 
 # %% ../nbs/01_data.ipynb #c9002a6b
