@@ -434,7 +434,7 @@ def _quick(t): return QuickAffine(t) if isinstance(t, AffineCoordTfm) else t
 def _class_names(items): return items.drop_duplicates('label').sort_values('label').name.tolist()   # in the order of the labels
 
 class PhotoCache:
-    "`RGBImage.create` for a `DataBlock`, with photos decoded once (`load_rgb`), presized, and kept in memory; a photo it does not hold (a test photo, say) is read as usual"
+    "`RGBImage.create` for a `DataBlock`, with photos decoded once (`load_rgb`), presized, and kept in memory (as a tensor when the crop only slices it); a photo it does not hold (a test photo, say) is read as usual"
     def __init__(self,
                  fnames, # the files to decode now, e.g. the training and validation photos
                  side:int, # the side the item transforms crop to: a photo whose short side is longer is shrunk, once, to no less than it
