@@ -32,21 +32,19 @@ browser:
 	  $$sudo apt-get install -y -q $$pkgs >/dev/null 2>&1 || { $$sudo apt-get update -q >/dev/null && $$sudo apt-get install -y -q $$pkgs >/dev/null; }; }
 	@chromium --version 2>/dev/null && chromedriver --version
 
-# Every notebook's tests, offline on CPU; deepbloom/ must match the notebooks; the docs pages as a reader sees them (.ci/docs.py);
-# then every lesson as a learner runs it (fresh), while the docs are checked beside it. The fresh check copies its environment from
-# one with Colab's packages that the first check on a machine installs (minutes) and later ones reuse (seconds; .ci/fresh_runtime.py).
+# First the quick checks: deepbloom/ must match the notebooks, and README.md what nbs/index.ipynb makes. Then, as one queue
+# (.ci/test.py), offline on CPU: every notebook's tests (nbdev's test_nb, as nbdev_test runs them); the docs pages as a reader
+# sees them (.ci/docs.py); every lesson as a learner runs it, alone in a fresh environment (.ci/fresh_runtime.py: its environment
+# is a copy of one with Colab's packages that the first check on a machine installs, minutes, and later ones reuse, seconds).
+# Two jobs at a time with torch on half the cores each, the longest first: on 2 cores two torch processes that each take both
+# cores slow each other far more than twice, while two with one thread each finish sooner than one after the other.
 # The tests' temporary files go to a folder of their own outside the checkout, removed afterwards (the notebooks make temporary
 # folders and leave them to the runtime; lesson 80 checks that a temporary folder is not a git checkout).
-# Two notebooks at a time, torch on half the cores in each: on 2 cores two torch processes that each take both cores slow
-# each other far more than twice, while two with one thread each finish sooner than one after the other.
-TEST_THREADS := $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 1 ? n / 2 : 1 )))
 test: env browser
-	t=$$(mktemp -d) && TMPDIR=$$t OMP_NUM_THREADS=$(TEST_THREADS) $(BIN)/nbdev_test --n_workers 2 --timing; s=$$?; rm -rf "$$t"; exit $$s
 	$(BIN)/nbdev_export
 	git diff --exit-code --stat -- deepbloom || (echo "deepbloom/ does not match the notebooks: run nbdev_export" && exit 1)
 	$(BIN)/python .ci/readme.py --check
-	@echo "notebooks: $$(ls nbs/[0-9]*.ipynb nbs/index.ipynb | wc -l) passed, 0 failed"
-	env -u DEEPBLOOM_DATA $(BIN)/python .ci/fresh_runtime.py & p=$$!; $(BIN)/python .ci/docs.py; s=$$?; wait $$p && exit $$s
+	$(BIN)/python .ci/test.py
 
 # Each lesson alone in a fresh environment, from its own install cell, every cell run, Flowers102 from a local mirror,
 # DEEPBLOOM_QUICK=1, two lessons at a time (see .ci/fresh_runtime.py). One lesson: make fresh LESSONS=05_evaluate (ARGS=--reuse-env keeps the environment)

@@ -46,7 +46,7 @@ COLAB = ['torch==2.14.1', 'torchvision==0.29.1', 'numpy', 'pandas', 'scipy', 'sc
          'pyyaml', 'ipykernel', 'ipywidgets']  # preinstalled in Colab; torch pinned to the release this machine has on disk
 GITHUB = 'git+https://github.com/deepbloom/deepbloom'  # what the install cells install from
 DROP = ('DEEPBLOOM_', 'VIRTUAL_ENV', 'PYTHON', 'JUPYTER', 'IPYTHON', 'MPL', 'HF_', 'HUGGINGFACE', 'TORCH_HOME', 'XDG_CACHE_HOME',
-        'XDG_DATA_HOME', 'XDG_CONFIG_HOME', 'FASTAI', 'MLFLOW', 'CUDA_VISIBLE')  # nothing of this machine's set-up reaches a lesson
+        'XDG_DATA_HOME', 'XDG_CONFIG_HOME', 'FASTAI', 'MLFLOW', 'CUDA_VISIBLE', 'IN_TEST')  # nothing of this machine's set-up reaches a lesson
 
 SECTIONS = {'04_transfer': '## On a GPU'}  # sections a learner runs alone, from their heading: lesson -> the heading's start
 

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""The long part of the README's test command: every notebook's tests, the docs pages, and every lesson in a fresh runtime, as one queue.
+
+    python .ci/test.py                  # what `make test` runs after its quick checks
+    python .ci/test.py --log            # the same, then each job's seconds appended to nbs/results/check_times.jsonl (a clean commit only)
+    python .ci/test.py 07_app docs      # only the jobs whose names hold one of these (here: 07's tests and fresh run, and the docs)
+
+The jobs:
+- one notebook's tests, as `nbdev_test` runs them (nbdev's `test_nb`, the cells flagged in `tst_flags` skipped), in this
+  environment, the development stack; a worker runs one notebook after another, as `nbdev_test`'s do;
+- the docs pages as a reader sees them (`.ci/docs.py`);
+- one lesson as a learner meets it, alone in a fresh environment with Colab's packages, or one of its sections alone
+  (`.ci/fresh_runtime.py`, which makes that environment and the Flowers102 mirror first).
+On a 2-core machine two torch processes with one thread each finish sooner than one after the other, and a third beside
+them slows both. So every job takes one of two slots (`--jobs`), torch on one thread in each (`--threads`). The longest
+start first, by their latest times in `nbs/results/check_times.jsonl` (a job not in it before all of them): then no slot
+waits at the end while the other finishes a long job, as happened when the tests, then the lessons, ran as two queues.
+The exit status is 1 if any job failed.
+"""
+import argparse, multiprocessing, os, re, shutil, subprocess, sys, tempfile, time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).parent))
+import fresh_runtime as fresh
+
+ROOT = fresh.ROOT
+LOG = ROOT/'nbs'/'results'/'check_times.jsonl'
+
+def notebook_tests(nb, tmp):
+    "One notebook's tests, as `nbdev_test` runs them, its temporary files in `tmp`: (passed, seconds, message)"
+    from nbdev.config import get_config
+    from nbdev.test import test_nb
+    cfg, kernels = get_config(), os.environ.pop('JUPYTER_PATH', None)   # (the fresh kernel's spec: not the tests' business)
+    os.environ['TMPDIR'] = tempfile.tempdir = str(tmp)
+    cwd = os.getcwd(); os.chdir(cfg.nbs_path)
+    try: ok, secs = test_nb(nb, skip_flags=cfg.tst_flags.split(), basepath=cfg.config_path)
+    finally:
+        os.chdir(cwd)
+        if kernels: os.environ['JUPYTER_PATH'] = kernels
+    return ok, secs, '' if ok else 'its tests failed: the traceback is above'
+
+def docs_check():
+    "The docs pages (.ci/docs.py, a process of its own): (passed, seconds, message)"
+    t0 = time.time(); r = subprocess.run([sys.executable, ROOT/'.ci'/'docs.py'])
+    return r.returncode == 0, time.time() - t0, '' if r.returncode == 0 else f'.ci/docs.py exited with {r.returncode}: see above'
+
+def latest_times():
+    "Each job's seconds in its latest line of the log, if there is one"
+    import json
+    if not LOG.is_file(): return {}
+    return {r['job']: r['seconds'] for r in map(json.loads, filter(str.strip, LOG.read_text().split('\n')))}
+
+def log_times(results):
+    from deepbloom.runs import log_run, git_commit
+    if (c := git_commit(ROOT)) is None or c.endswith('+dirty'): return print(f'check times: not logged, the checkout has uncommitted changes ({c})')
+    for job, ok, secs in results: log_run(dict(job=job, seconds=round(secs, 1), what='one job of .ci/test.py, two at a time, torch on one thread each'), LOG)
+    print(f'check times: logged to {LOG.relative_to(ROOT)}')
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('only', nargs='*', help='run only the jobs whose names hold one of these words')
+    p.add_argument('--jobs', type=int, default=2, help='jobs side by side')
+    p.add_argument('--threads', type=int, help="torch's threads in each job (OMP_NUM_THREADS); default: the cores shared among the jobs")
+    p.add_argument('--log', action='store_true', help='append each job\'s seconds to nbs/results/check_times.jsonl (the order of the next checks)')
+    p.add_argument('--timeout', type=int, default=1200, help='seconds one cell of a fresh lesson may run')
+    a = p.parse_args()
+    threads = a.threads or max(1, (os.cpu_count() or 1) // a.jobs)
+    os.environ['OMP_NUM_THREADS'] = str(threads)                   # the workers' torch (a fresh kernel gets its own setting)
+    t0 = time.time()
+    wheel, venv = fresh.build(True)
+    server, mirror = fresh.serve_mirror()
+    weights = fresh.offline_weights()
+    fresh.kernel_spec(venv)
+    tmp = Path(tempfile.mkdtemp(prefix='deepbloom-tests-'))       # the tests' temporary files: outside the checkout, removed afterwards
+    jobs = {f'tests {nb.name}': (notebook_tests, nb, tmp) for nb in sorted((ROOT/'nbs').glob('*.ipynb'))}
+    jobs['docs'] = (docs_check,)
+    for path in fresh.lessons([]):
+        jobs[f'fresh {path.stem}'] = (fresh.run_lesson, path, wheel, venv, mirror, weights, threads, a.timeout)
+        if path.stem in fresh.SECTIONS: jobs[f'fresh {path.stem}, its section alone'] = (fresh.run_lesson, path, wheel, venv, mirror, weights, threads, a.timeout, fresh.SECTIONS[path.stem])
+    if a.only: jobs = {j: v for j, v in jobs.items() if any(w in j for w in a.only)}
+    known = latest_times()
+    order = sorted(jobs, key=lambda j: -known.get(j, float('inf')))   # longest first; a job never timed before all
+    print(f"check: {len(jobs)} jobs, {min(a.jobs, len(jobs))} at a time, torch on {threads} thread{'s' * (threads > 1)} each, the longest first; "
+          f"fresh runtime: {wheel.name}, Colab's packages in {venv.relative_to(ROOT)} ({time.time() - t0:.0f} s)", flush=True)
+    results = []
+    with ProcessPoolExecutor(a.jobs, mp_context=multiprocessing.get_context('spawn')) as pool:   # (spawn: a fork would copy the mirror's server thread)
+        started = {pool.submit(*jobs[j]): j for j in order}
+        for job in as_completed(started):
+            name, (ok, secs, msg) = started[job], job.result()
+            results.append((name, ok, secs))
+            print(f"  {'pass' if ok else 'FAIL'}  {name:44} {secs:6.0f} s", flush=True)
+            if not ok: print(re.sub(r'\x1b\[[0-9;]*m', '', msg)[-6000:], flush=True)
+    server.shutdown(); server.server_close(); shutil.rmtree(tmp, ignore_errors=True)
+    failed = [n for n, ok, _ in results if not ok]
+    kinds = {k: sum(n.startswith(k) for n, *_ in results) for k in ('tests', 'docs', 'fresh')}
+    print(f"check: {len(results) - len(failed)} of {len(results)} jobs passed ({kinds['tests']} notebooks' tests, {kinds['docs']} docs check, {kinds['fresh']} lessons or sections "
+          f"in a fresh runtime) in {time.time() - t0:.0f} s" + (f"; failed: {', '.join(failed)}" if failed else ''), flush=True)
+    if a.log and not failed: log_times(results)
+    sys.exit(1 if failed else 0)
+
+if __name__ == '__main__': main()
