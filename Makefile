@@ -40,11 +40,12 @@ browser:
 # cores slow each other far more than twice, while two with one thread each finish sooner than one after the other.
 # The tests' temporary files go to a folder of their own outside the checkout, removed afterwards (the notebooks make temporary
 # folders and leave them to the runtime; lesson 80 checks that a temporary folder is not a git checkout).
+# make test ARGS=--log also appends each job's seconds to nbs/results/check_times.jsonl, the order of later checks (commit it).
 test: env browser
 	$(BIN)/nbdev_export
 	git diff --exit-code --stat -- deepbloom || (echo "deepbloom/ does not match the notebooks: run nbdev_export" && exit 1)
 	$(BIN)/python .ci/readme.py --check
-	$(BIN)/python .ci/test.py
+	$(BIN)/python .ci/test.py $(ARGS)
 
 # Each lesson alone in a fresh environment, from its own install cell, every cell run, Flowers102 from a local mirror,
 # DEEPBLOOM_QUICK=1, two lessons at a time (see .ci/fresh_runtime.py). One lesson: make fresh LESSONS=05_evaluate (ARGS=--reuse-env keeps the environment)
