@@ -33,7 +33,7 @@ browser:
 	@chromium --version 2>/dev/null && chromedriver --version
 
 # First the quick checks: deepbloom/ must match the notebooks, and README.md what nbs/index.ipynb makes. Then, as one queue
-# (.ci/test.py), offline on CPU: every notebook's tests (nbdev's test_nb, as nbdev_test runs them); the docs pages as a reader
+# (.ci/check.py), offline on CPU: every notebook's tests (nbdev's test_nb, as nbdev_test runs them); the docs pages as a reader
 # sees them (.ci/docs.py); every lesson as a learner runs it, alone in a fresh environment (.ci/fresh_runtime.py: its environment
 # is a copy of one with Colab's packages that the first check on a machine installs, minutes, and later ones reuse, seconds).
 # Two jobs at a time with torch on half the cores each, the longest first: on 2 cores two torch processes that each take both
@@ -45,7 +45,7 @@ test: env browser
 	$(BIN)/nbdev_export
 	git diff --exit-code --stat -- deepbloom || (echo "deepbloom/ does not match the notebooks: run nbdev_export" && exit 1)
 	$(BIN)/python .ci/readme.py --check
-	$(BIN)/python .ci/test.py $(ARGS)
+	$(BIN)/python .ci/check.py $(ARGS)
 
 # Each lesson alone in a fresh environment, from its own install cell, every cell run, Flowers102 from a local mirror,
 # DEEPBLOOM_QUICK=1, two lessons at a time (see .ci/fresh_runtime.py). One lesson: make fresh LESSONS=05_evaluate (ARGS=--reuse-env keeps the environment)

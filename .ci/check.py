@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The long part of the README's test command: every notebook's tests, the docs pages, and every lesson in a fresh runtime, as one queue.
 
-    python .ci/test.py                  # what `make test` runs after its quick checks
-    python .ci/test.py --log            # the same, then each job's seconds appended to nbs/results/check_times.jsonl (a clean commit only)
-    python .ci/test.py 07_app docs      # only the jobs whose names hold one of these (here: 07's tests and fresh run, and the docs)
+    python .ci/check.py                  # what `make test` runs after its quick checks
+    python .ci/check.py --log            # the same, then each job's seconds appended to nbs/results/check_times.jsonl (a clean commit only)
+    python .ci/check.py 07_app docs      # only the jobs whose names hold one of these (here: 07's tests and fresh run, and the docs)
 
 The jobs:
 - one notebook's tests, as `nbdev_test` runs them (nbdev's `test_nb`, the cells flagged in `tst_flags` skipped), in this
@@ -22,6 +22,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import fresh_runtime as fresh
+# The jobs below run in worker processes that find them by this module's name, `check`: a notebook's tests replace the
+# worker's `__main__` (IPython's shell runs them there), so a job named by `__main__` would be lost after the first.
 
 ROOT = fresh.ROOT
 LOG = ROOT/'nbs'/'results'/'check_times.jsonl'
@@ -53,7 +55,7 @@ def latest_times():
 def log_times(results):
     from deepbloom.runs import log_run, git_commit
     if (c := git_commit(ROOT)) is None or c.endswith('+dirty'): return print(f'check times: not logged, the checkout has uncommitted changes ({c})')
-    for job, ok, secs in results: log_run(dict(job=job, seconds=round(secs, 1), what='one job of .ci/test.py, two at a time, torch on one thread each'), LOG)
+    for job, ok, secs in results: log_run(dict(job=job, seconds=round(secs, 1), what='one job of .ci/check.py, two at a time, torch on one thread each'), LOG)
     print(f'check times: logged to {LOG.relative_to(ROOT)}')
 
 def main():
@@ -66,25 +68,30 @@ def main():
     a = p.parse_args()
     threads = a.threads or max(1, (os.cpu_count() or 1) // a.jobs)
     os.environ['OMP_NUM_THREADS'] = str(threads)                   # the workers' torch (a fresh kernel gets its own setting)
-    t0 = time.time()
-    wheel, venv = fresh.build(True)
-    server, mirror = fresh.serve_mirror()
-    weights = fresh.offline_weights()
-    fresh.kernel_spec(venv)
-    tmp = Path(tempfile.mkdtemp(prefix='deepbloom-tests-'))       # the tests' temporary files: outside the checkout, removed afterwards
+    t0, tmp = time.time(), Path(tempfile.mkdtemp(prefix='deepbloom-tests-'))   # the tests' temporary files: outside the checkout, removed afterwards
+    from check import notebook_tests, docs_check                  # (by module name: see above)
     jobs = {f'tests {nb.name}': (notebook_tests, nb, tmp) for nb in sorted((ROOT/'nbs').glob('*.ipynb'))}
     jobs['docs'] = (docs_check,)
-    for path in fresh.lessons([]):
-        jobs[f'fresh {path.stem}'] = (fresh.run_lesson, path, wheel, venv, mirror, weights, threads, a.timeout)
-        if path.stem in fresh.SECTIONS: jobs[f'fresh {path.stem}, its section alone'] = (fresh.run_lesson, path, wheel, venv, mirror, weights, threads, a.timeout, fresh.SECTIONS[path.stem])
+    for path in fresh.lessons([]):                                 # (completed below, once the fresh environment is made)
+        jobs[f'fresh {path.stem}'] = (fresh.run_lesson, path)
+        if path.stem in fresh.SECTIONS: jobs[f'fresh {path.stem}, its section alone'] = (fresh.run_lesson, path, fresh.SECTIONS[path.stem])
     if a.only: jobs = {j: v for j, v in jobs.items() if any(w in j for w in a.only)}
     known = latest_times()
     order = sorted(jobs, key=lambda j: -known.get(j, float('inf')))   # longest first; a job never timed before all
-    print(f"check: {len(jobs)} jobs, {min(a.jobs, len(jobs))} at a time, torch on {threads} thread{'s' * (threads > 1)} each, the longest first; "
-          f"fresh runtime: {wheel.name}, Colab's packages in {venv.relative_to(ROOT)} ({time.time() - t0:.0f} s)", flush=True)
+    early = [j for j in order if not j.startswith('fresh')][:a.jobs]   # what the workers start with while the fresh environment is made
+    fresh.kernel_spec(fresh.WORK/'venv')                           # (before the workers start: they find the fresh kernel through $JUPYTER_PATH)
     results = []
     with ProcessPoolExecutor(a.jobs, mp_context=multiprocessing.get_context('spawn')) as pool:   # (spawn: a fork would copy the mirror's server thread)
-        started = {pool.submit(*jobs[j]): j for j in order}
+        started = {pool.submit(*jobs[j]): j for j in early}
+        wheel, venv = fresh.build(True)
+        server, mirror = fresh.serve_mirror()
+        weights = fresh.offline_weights()
+        print(f"check: {len(jobs)} jobs, {min(a.jobs, len(jobs))} at a time, torch on {threads} thread{'s' * (threads > 1)} each, the longest first; "
+              f"fresh runtime: {wheel.name}, Colab's packages in {venv.relative_to(ROOT)} ({time.time() - t0:.0f} s)", flush=True)
+        for j in (j for j in order if j not in early):
+            f, *args = jobs[j]
+            if j.startswith('fresh'): args = [args[0], wheel, venv, mirror, weights, threads, a.timeout, *args[1:]]   # the lesson, then where and how it runs, then its section
+            started[pool.submit(f, *args)] = j
         for job in as_completed(started):
             name, (ok, secs, msg) = started[job], job.result()
             results.append((name, ok, secs))
