@@ -723,7 +723,7 @@ def flowers_model(out:str|Path='models/flowers-official.safetensors', # where th
                   **kwargs, # settings that differ from the recipe's defaults
                  ) -> tuple: # (the learner, its card)
     "The model lessons 05–08 and 81 study: the recipe on Flowers102's official split, trained once (briefly with `QUICK`) and reused; scored, and saved to predict, in one plain pass at its training size (`PLAIN`), as those lessons look at it photo by photo"
-    return trained_model(out, **{'split': 'official', **PLAIN, **(dict(epochs=1, size=96) if QUICK else {}), **kwargs})
+    return trained_model(out, **{'split': 'official', **PLAIN, **(dict(epochs=1, size=64) if QUICK else {}), **kwargs})
 
 # %% ../nbs/04b_train.ipynb #356a4a7c
 def rescore_model(out:str|Path, # a model `train_classifier` saved, its card beside it
