@@ -53,6 +53,7 @@ def latest_times():
     return {r['job']: r['seconds'] for r in map(json.loads, filter(str.strip, LOG.read_text().split('\n')))}
 
 def log_times(results):
+    "Append each job's seconds to the log, from a clean commit only (others could not check out what was timed)"
     from deepbloom.runs import log_run, git_commit
     if (c := git_commit(ROOT)) is None or c.endswith('+dirty'): return print(f'check times: not logged, the checkout has uncommitted changes ({c})')
     for job, ok, secs in results: log_run(dict(job=job, seconds=round(secs, 1), what='one job of .ci/check.py, two at a time, torch on one thread each'), LOG)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The fresh-runtime check: every lesson, run the way a learner meets it in a fresh Colab or Jupyter runtime.
 
-    make fresh                                   # every lesson (the README's test command runs this)
+    make fresh                                   # every lesson (the README's test command runs them through .ci/check.py)
     make fresh LESSONS="02_scratch_cnn 05"       # some lessons: file names or their number prefixes
 
 1. Builds the deepbloom wheel from this checkout.
