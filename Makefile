@@ -48,9 +48,10 @@ test: env browser
 	$(BIN)/python .ci/check.py $(ARGS)
 
 # Each lesson alone in a fresh environment, from its own install cell, every cell run, Flowers102 from a local mirror,
-# DEEPBLOOM_QUICK=1, two lessons at a time (see .ci/fresh_runtime.py). One lesson: make fresh LESSONS=05_evaluate (ARGS=--reuse-env keeps the environment)
+# DEEPBLOOM_QUICK=1, two lessons at a time: the fresh jobs of make test's queue (.ci/check.py --fresh; .ci/fresh_runtime.py).
+# One lesson: make fresh LESSONS=05_evaluate (ARGS=--reuse-env keeps the environment)
 fresh: env
-	env -u DEEPBLOOM_DATA $(BIN)/python .ci/fresh_runtime.py $(LESSONS) $(ARGS)
+	env -u DEEPBLOOM_DATA $(BIN)/python .ci/check.py --fresh $(LESSONS) $(ARGS)
 
 export:
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean

@@ -4,6 +4,7 @@
     python .ci/check.py                  # what `make test` runs after its quick checks
     python .ci/check.py --log            # the same, then each job's seconds appended to nbs/results/check_times.jsonl (a clean commit only)
     python .ci/check.py 07_app docs      # only the jobs whose names hold one of these (here: 07's tests and fresh run, and the docs)
+    python .ci/check.py --fresh 02 05    # only lessons in a fresh runtime (`make fresh`), named by file name or number prefix
 
 The jobs:
 - one notebook's tests, as `nbdev_test` runs them (nbdev's `test_nb`, the cells flagged in `tst_flags` skipped), in this
@@ -15,7 +16,7 @@ On a 2-core machine two torch processes with one thread each finish sooner than 
 them slows both. So every job takes one of two slots (`--jobs`), torch on one thread in each (`--threads`). The longest
 start first, by their latest times in `nbs/results/check_times.jsonl` (a job not in it before all of them): then no slot
 waits at the end while the other finishes a long job, as happened when the tests, then the lessons, ran as two queues.
-The exit status is 1 if any job failed.
+With fewer jobs than slots, each job gets more threads. The exit status is 1 if any job failed.
 """
 import argparse, multiprocessing, os, re, shutil, subprocess, sys, tempfile, time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -52,43 +53,55 @@ def latest_times():
     if not LOG.is_file(): return {}
     return {r['job']: r['seconds'] for r in map(json.loads, filter(str.strip, LOG.read_text().split('\n')))}
 
-def log_times(results):
+def log_times(results, slots, threads):
     "Append each job's seconds to the log, from a clean commit only (others could not check out what was timed)"
     from deepbloom.runs import log_run, git_commit
     if (c := git_commit(ROOT)) is None or c.endswith('+dirty'): return print(f'check times: not logged, the checkout has uncommitted changes ({c})')
-    for job, ok, secs in results: log_run(dict(job=job, seconds=round(secs, 1), what='one job of .ci/check.py, two at a time, torch on one thread each'), LOG)
+    for job, ok, secs in results: log_run(dict(job=job, seconds=round(secs, 1), what=f"one job of .ci/check.py, {slots} at a time, torch on {threads} thread{'s' * (threads > 1)} each"), LOG)
     print(f'check times: logged to {LOG.relative_to(ROOT)}')
+
+def queue(words, fresh_only, tmp):
+    "The jobs, by name: every one, or those whose names hold one of `words`; with `fresh_only`, the lessons in a fresh runtime that `words` name (all of them if none)"
+    from check import notebook_tests, docs_check                  # (by module name: see above)
+    jobs = {} if fresh_only else {f'tests {nb.name}': (notebook_tests, nb, tmp) for nb in sorted((ROOT/'nbs').glob('*.ipynb'))}
+    if not fresh_only: jobs['docs'] = (docs_check,)
+    for path in fresh.lessons(words if fresh_only else []):        # (completed in `main`, once the fresh environment is made)
+        jobs[f'fresh {path.stem}'] = (fresh.run_lesson, path)
+        if path.stem in fresh.SECTIONS: jobs[f'fresh {path.stem}, its section alone'] = (fresh.run_lesson, path, fresh.SECTIONS[path.stem])
+    if words and not fresh_only: jobs = {j: v for j, v in jobs.items() if any(w in j for w in words)}
+    return jobs
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('only', nargs='*', help='run only the jobs whose names hold one of these words')
+    p.add_argument('only', nargs='*', help='run only the jobs whose names hold one of these words (with --fresh: the lessons these name)')
+    p.add_argument('--fresh', action='store_true', help='only the lessons in a fresh runtime, and their sections alone (`make fresh`)')
+    p.add_argument('--reuse-env', action='store_true', help="keep the fresh environment of an earlier check if there is one, with what its lessons installed (faster; not fresh)")
+    p.add_argument('--new-base', action='store_true', help="install Colab's packages again into the base environment the fresh runs copy")
     p.add_argument('--jobs', type=int, default=2, help='jobs side by side')
-    p.add_argument('--threads', type=int, help="torch's threads in each job (OMP_NUM_THREADS); default: the cores shared among the jobs")
-    p.add_argument('--log', action='store_true', help='append each job\'s seconds to nbs/results/check_times.jsonl (the order of the next checks)')
+    p.add_argument('--threads', type=int, help="torch's threads in each job (OMP_NUM_THREADS); default: the cores shared among the jobs running")
+    p.add_argument('--log', action='store_true', help="append each job's seconds to nbs/results/check_times.jsonl (the order of the next checks): the whole queue only")
     p.add_argument('--timeout', type=int, default=1200, help='seconds one cell of a fresh lesson may run')
     a = p.parse_args()
-    threads = a.threads or max(1, (os.cpu_count() or 1) // a.jobs)
-    os.environ['OMP_NUM_THREADS'] = str(threads)                   # the workers' torch (a fresh kernel gets its own setting)
+    if a.log and (a.only or a.fresh): p.error('--log times the whole queue: leave out the words and --fresh')
     t0, tmp = time.time(), Path(tempfile.mkdtemp(prefix='deepbloom-tests-'))   # the tests' temporary files: outside the checkout, removed afterwards
-    from check import notebook_tests, docs_check                  # (by module name: see above)
-    jobs = {f'tests {nb.name}': (notebook_tests, nb, tmp) for nb in sorted((ROOT/'nbs').glob('*.ipynb'))}
-    jobs['docs'] = (docs_check,)
-    for path in fresh.lessons([]):                                 # (completed below, once the fresh environment is made)
-        jobs[f'fresh {path.stem}'] = (fresh.run_lesson, path)
-        if path.stem in fresh.SECTIONS: jobs[f'fresh {path.stem}, its section alone'] = (fresh.run_lesson, path, fresh.SECTIONS[path.stem])
-    if a.only: jobs = {j: v for j, v in jobs.items() if any(w in j for w in a.only)}
+    jobs = queue(a.only, a.fresh, tmp)
+    slots = max(1, min(a.jobs, len(jobs)))
+    threads = a.threads or max(1, (os.cpu_count() or 1) // slots)
+    os.environ['OMP_NUM_THREADS'] = str(threads)                   # the workers' torch (a fresh kernel gets its own setting)
     known = latest_times()
     order = sorted(jobs, key=lambda j: -known.get(j, float('inf')))   # longest first; a job never timed before all
-    early = [j for j in order if not j.startswith('fresh')][:a.jobs]   # what the workers start with while the fresh environment is made
+    early = [j for j in order if not j.startswith('fresh')][:slots]    # what the workers start with while the fresh environment is made
     fresh.kernel_spec(fresh.WORK/'venv')                           # (before the workers start: they find the fresh kernel through $JUPYTER_PATH)
     results = []
-    with ProcessPoolExecutor(a.jobs, mp_context=multiprocessing.get_context('spawn')) as pool:   # (spawn: a fork would copy the mirror's server thread)
+    with ProcessPoolExecutor(slots, mp_context=multiprocessing.get_context('spawn')) as pool:   # (spawn: a fork would copy the mirror's server thread)
         started = {pool.submit(*jobs[j]): j for j in early}
-        wheel, venv = fresh.build(True)
-        server, mirror = fresh.serve_mirror()
-        weights = fresh.offline_weights()
-        print(f"check: {len(jobs)} jobs, {min(a.jobs, len(jobs))} at a time, torch on {threads} thread{'s' * (threads > 1)} each, the longest first; "
-              f"fresh runtime: {wheel.name}, Colab's packages in {venv.relative_to(ROOT)} ({time.time() - t0:.0f} s)", flush=True)
+        if any(j.startswith('fresh') for j in order):
+            wheel, venv = fresh.build(not a.reuse_env, a.new_base)
+            server, mirror = fresh.serve_mirror()
+            weights = fresh.offline_weights()
+            made = f"; fresh runtime: {wheel.name}, Colab's packages in {venv.relative_to(ROOT)} ({time.time() - t0:.0f} s)"
+        else: server, made = None, ''
+        print(f"check: {len(jobs)} job{'s' * (len(jobs) > 1)}, {slots} at a time, torch on {threads} thread{'s' * (threads > 1)} each, the longest first{made}", flush=True)
         for j in (j for j in order if j not in early):
             f, *args = jobs[j]
             if j.startswith('fresh'): args = [args[0], wheel, venv, mirror, weights, threads, a.timeout, *args[1:]]   # the lesson, then where and how it runs, then its section
@@ -98,12 +111,13 @@ def main():
             results.append((name, ok, secs))
             print(f"  {'pass' if ok else 'FAIL'}  {name:44} {secs:6.0f} s", flush=True)
             if not ok: print(re.sub(r'\x1b\[[0-9;]*m', '', msg)[-6000:], flush=True)
-    server.shutdown(); server.server_close(); shutil.rmtree(tmp, ignore_errors=True)
+    if server: server.shutdown(); server.server_close()
+    shutil.rmtree(tmp, ignore_errors=True)
     failed = [n for n, ok, _ in results if not ok]
     kinds = {k: sum(n.startswith(k) for n, *_ in results) for k in ('tests', 'docs', 'fresh')}
     print(f"check: {len(results) - len(failed)} of {len(results)} jobs passed ({kinds['tests']} notebooks' tests, {kinds['docs']} docs check, {kinds['fresh']} lessons or sections "
           f"in a fresh runtime) in {time.time() - t0:.0f} s" + (f"; failed: {', '.join(failed)}" if failed else ''), flush=True)
-    if a.log and not failed: log_times(results)
+    if a.log and not failed: log_times(results, slots, threads)
     sys.exit(1 if failed else 0)
 
 if __name__ == '__main__': main()

@@ -1,7 +1,7 @@
-#!/usr/bin/env python3
 """The fresh-runtime check: every lesson, run the way a learner meets it in a fresh Colab or Jupyter runtime.
+Its steps; `.ci/check.py` runs them, in the README's test command and alone:
 
-    make fresh                                   # every lesson (the README's test command runs them through .ci/check.py)
+    make fresh                                   # every lesson (.ci/check.py --fresh)
     make fresh LESSONS="02_scratch_cnn 05"       # some lessons: file names or their number prefixes
 
 1. Builds the deepbloom wheel from this checkout.
@@ -23,13 +23,12 @@
    nothing is downloaded from the internet.
 5. Runs each section of `SECTIONS` alone too, as a learner does who switches to a GPU runtime and runs the install cell,
    then the section from its heading: its cells only (on this CPU, in QUICK mode).
-6. Runs two lessons at a time (`--jobs`), each kernel's torch on its share of the cores (`--threads`: one each on the
-   course's 2-core machines), the install cells one at a time. On 2 cores, two kernels whose torch takes both cores slow
-   each other far more than twice; two with one thread each finish sooner than one after the other with two.
-Executed notebooks are kept in $TMPDIR/deepbloom-fresh/<lesson>/ to look at; the exit status is 1 if any lesson failed.
+6. `.ci/check.py` runs two lessons at a time, each kernel's torch on its share of the cores (one each on the course's
+   2-core machines), the install cells one at a time (`LessonClient`). On 2 cores, two kernels whose torch takes both
+   cores slow each other far more than twice; two with one thread each finish sooner than one after the other with two.
+Executed notebooks are kept in $TMPDIR/deepbloom-fresh/<lesson>/ to look at.
 """
-import argparse, fcntl, json, multiprocessing, os, re, shutil, subprocess, sys, tempfile, threading, time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import fcntl, json, os, shutil, subprocess, sys, tempfile, threading, time
 from functools import partial
 from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
 from pathlib import Path
@@ -169,43 +168,3 @@ def run_lesson(path, wheel, venv, mirror, weights, threads, timeout, heading=Non
     finally: shutil.rmtree(here/'tmp', ignore_errors=True)
     nbformat.write(nb, here/f'{name}.executed.ipynb')
     return not msg, time.time() - t0, msg
-
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('lessons', nargs='*', help='lesson notebooks to run (file names or number prefixes); default: every lesson')
-    p.add_argument('--reuse-env', action='store_true', help='keep build/fresh/venv from an earlier check if there is one, with what its lessons installed (faster; not fresh)')
-    p.add_argument('--new-base', action='store_true', help="install Colab's packages again into the base environment the checks copy")
-    p.add_argument('--prepare', action='store_true', help='only make the environment, then stop')
-    p.add_argument('--timeout', type=int, default=1200, help='seconds one cell may run')
-    p.add_argument('--jobs', type=int, default=2, help='lessons run side by side, each in its own kernel (their install cells one at a time)')
-    p.add_argument('--threads', type=int, help="torch's threads in each lesson's kernel (OMP_NUM_THREADS); default: the cores shared among the lessons running")
-    a = p.parse_args()
-    todo = lessons(a.lessons)
-    t0 = time.time()
-    wheel, venv = build(not a.reuse_env, a.new_base)
-    if a.prepare: return print(f"fresh runtime: Colab's packages in {venv.relative_to(ROOT)} ({time.time() - t0:.0f} s)", flush=True)
-    server, mirror = serve_mirror()
-    weights = offline_weights()
-    kernel_spec(venv)
-    runs = [(path, None) for path in todo] + [(path, SECTIONS[path.stem]) for path in todo if path.stem in SECTIONS]
-    jobs = min(a.jobs, len(runs))
-    threads = a.threads or max(1, (os.cpu_count() or 1) // jobs)
-    print(f"fresh runtime: {wheel.name}, Colab's packages in {venv.relative_to(ROOT)} ({time.time() - t0:.0f} s); Flowers102 mirror on 127.0.0.1; "
-          f"{jobs} at a time, torch on {threads} thread{'s' * (threads > 1)} each", flush=True)
-    results, t1 = [], time.time()
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:   # (spawn: a fork would copy the mirror's server thread)
-        started = {pool.submit(run_lesson, path, wheel, venv, mirror, weights, threads, a.timeout, heading): (path, heading)
-                   for path, heading in runs}
-        for job in as_completed(started):
-            (path, heading), (ok, secs, msg) = started[job], job.result()
-            label = f'{path.stem}, the section {heading.lstrip("# ")!r} alone' if heading else path.stem
-            results.append((label, ok, secs))
-            print(f"  {'pass' if ok else 'FAIL'}  {label:16} {secs:6.0f} s", flush=True)
-            if not ok: print(re.sub(r'\x1b\[[0-9;]*m', '', msg)[-6000:], flush=True)
-    server.shutdown(); server.server_close()
-    failed = [n for n, ok, _ in results if not ok]
-    print(f"fresh runtime: {len(results) - len(failed)} of {len(results)} runs (lessons, and sections alone) passed in {time.time() - t1:.0f} s "
-          f"({time.time() - t0:.0f} s with the set-up)" + (f"; failed: {', '.join(failed)}" if failed else ''), flush=True)
-    sys.exit(1 if failed else 0)
-
-if __name__ == '__main__': main()
