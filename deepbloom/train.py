@@ -629,7 +629,7 @@ def _rebuild(fname):
     card = read_card(card_file); arch, classes, p = card['arch'], card['classes'], card['preprocessing']
     blank = Image.new('RGB', tuple(p['item_size']))                     # stand-in photos: the pipeline is built from the card, not from data
     items = pd.DataFrame(dict(fname=[blank] * 2 * len(classes), label=list(range(len(classes))) * 2, name=classes * 2, set=['train', 'valid'] * len(classes)))
-    dls = image_dls(items, size=p['size'][0], bs=32, stats=(p['mean'], p['std']), augment=p['item_size'] != p['size'], num_workers=0, check=False, cache=False)   # (the batch size it scores with: on a CPU no larger one is quicker)
+    dls = image_dls(items, size=p['size'][0], bs=32, stats=(p['mean'], p['std']), augment=p['item_size'] != p['size'], num_workers=0, check=False, cache=False)   # (scored 32 photos a batch on a GPU; on a CPU, `image_dls`'s 8 from 160 px up)
     learn = make_learner(dls, check_arch(arch), pretrained=False, label_smoothing=0)
     if list(_pipeline(learn)[:2]) != [p['item_size'], p['size']]: raise ValueError(f"{card_file} describes a pipeline image_dls cannot rebuild ({p['item_size']} then {p['size']} px): save models trained on image_dls batches.")
     try: weights = load_file(str(fname))
@@ -765,9 +765,11 @@ def inference_rate(learn:Learner, # a trained classifier
                    items:pd.DataFrame, # photos to score (`fname`, `name`)
                    repeats:int=5, # pairs of passes: the network's, then the whole scoring's, one after the other, so that a slow or quick moment of the machine hits both
                    flip:bool=False, # score the mirror image of each photo too, as `tta='flip'` does: the network sees every batch twice
+                   bs:int|None=None, # photos per batch; None: the learner's validation batches (`image_dls`'s `val_bs`)
                   ) -> dict: # photos per second of the network alone (`network`) and of the whole scoring pass (`scoring`), and the second's share of the first: medians over the pairs
     "Scoring's speed against the network's: the network on the photos' batches made beforehand, then the whole pass from the files as `score_heldout` scores (`tta_preds`), after a pass on one photo has set the network up as scoring uses it"
-    xs, tta = [b[0] for b in learn.dls.test_dl(items, num_workers=0)], 'flip' if flip else 0
+    kw = dict(num_workers=0, **({'bs': bs} if bs else {}))
+    xs, tta = [b[0] for b in learn.dls.test_dl(items, **kw)], 'flip' if flip else 0
     learner_preds(learn, items.iloc[:1], num_workers=0)                   # (fastai's callbacks may change the network first: `make_learner`'s channels-last)
     learn.model.eval(); net, whole = [], []
     for _ in range(repeats):
@@ -777,6 +779,6 @@ def inference_rate(learn:Learner, # a trained classifier
                 learn.model(x)
                 if flip: learn.model(x.flip(-1))
         net.append(time.perf_counter() - t)
-        t = time.perf_counter(); tta_preds(learn, learn.dls.test_dl(items.reset_index(drop=True), with_labels=True, num_workers=0), tta); whole.append(time.perf_counter() - t)
+        t = time.perf_counter(); tta_preds(learn, learn.dls.test_dl(items.reset_index(drop=True), with_labels=True, **kw), tta); whole.append(time.perf_counter() - t)
     rate = lambda ts: round(len(items) / statistics.median(ts), 1)
     return dict(network=rate(net), scoring=rate(whole), share=round(statistics.median(n / w for n, w in zip(net, whole)), 3))   # (the median pair: a burst of speed or a stall in one pass does not decide it)
