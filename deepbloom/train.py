@@ -35,7 +35,7 @@ __all__ = ['PRESETS', 'PLAIN', 'MODEL_FORMAT', 'PROTOTYPES', 'CARD_BYTES', 'MAX_
            'recipe_items', 'recipe_dls', 'recipe_learner', 'recipe_tricks', 'recipe_fit', 'recipe_files',
            'recipe_score', 'save_model', 'recipe_card', 'recipe_log', 'parse_card_json', 'check_card', 'read_card',
            'load_model', 'top_classes', 'predict_probs', 'predict_images', 'trained_model', 'flowers_model',
-           'rescore_model', 'StepTimer', 'inference_rate']
+           'rescore_model', 'StepTimer', 'inference_rate', 'cpu_bf16', 'check_bf16']
 
 # %% ../nbs/04b_train.ipynb #2a74741c
 def class_weights(items:pd.DataFrame, # an items table (`image_items`); its `train` rows are counted
@@ -235,6 +235,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      out:str|Path='models/deepbloom.safetensors', # where the weights are saved (safetensors), the card beside them as .json
                      overwrite:bool=False, # replace a model already at `out`; the new files take its place only when complete
                      num_workers:int|None=None, # data-loading processes (default: none on a CPU, one per core with a GPU: `image_dls`); the numbers of a seed depend on it, so the log records it
+                     bf16:bool=False, # train in bfloat16 autocast, on a CPU with bfloat16 instructions only (`check_bf16`); it pays for partial fine-tuning, not full (lesson 04b measures both); scoring stays float32
                      runs:str|Path|None=None, # the run log to append this run to (lesson 80); default `runs.jsonl` beside `out`
                      resume:bool=False, # continue an interrupted run from its checkpoint (`out` with suffix `.ckpt.pth`), with the same settings
                      cbs:list|None=None, # more fastai callbacks for the fit
@@ -345,6 +346,7 @@ def _check_args(a):
     if a['strategy'] not in STRATEGIES: raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {a['strategy']!r}.")
     parse_tta(a['tta']); check_arch(a['arch']); _check_out(a)
     if a['mlflow']: check_mlflow()
+    if a['bf16']: check_bf16()
     return split
 
 # %% ../nbs/04b_train.ipynb #6a943ef6
@@ -378,10 +380,10 @@ def recipe_settings(**kwargs, # `train_classifier`'s arguments, by name; its def
 _SETTINGS = ('split', 'arch', 'strategy', 'epochs', 'size', 'bs', 'lr', 'div', 'seed', 'pretrained', 'monitor', 'label_smoothing', 'mixup', 'cutmix', 'progressive', 'weighted', 'tta')
 _WARP = inspect.signature(train_classifier).parameters['warp'].default   # the recipe's warp (fastai's): a card names another only
 def _settings(args):
-    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade`, `unknown_classes`, `valid_per_class` and `phone` when set, `warp` when not the default, `score_size` when not the training size)"
+    "The data (as an absolute path), the split it is trained on, and every setting of `train_classifier` that changes the model or its score (`degrade`, `unknown_classes`, `valid_per_class`, `phone` and `bf16` when set, `warp` when not the default, `score_size` when not the training size)"
     return {'data': str(Path(args['data']).expanduser().resolve()), **{k: args[k] for k in _SETTINGS}, 'split': _split(args['data'], args['split']),
             **({'degrade': args['degrade'], 'degrade_kinds': args['degrade_kinds']} if args.get('degrade') else {}),
-            **({k: args[k] for k in ('unknown_classes', 'valid_per_class', 'phone') if args.get(k)}), **({'warp': args['warp']} if args.get('warp', _WARP) != _WARP else {}),
+            **({k: args[k] for k in ('unknown_classes', 'valid_per_class', 'phone', 'bf16') if args.get(k)}), **({'warp': args['warp']} if args.get('warp', _WARP) != _WARP else {}),
             **({'score_size': args['score_size']} if args.get('score_size') not in (None, 0, args['size']) else {})}
 
 # %% ../nbs/04b_train.ipynb #0a452608
@@ -418,12 +420,12 @@ def recipe_tricks(s:dict, # the run's settings: mixup, cutmix, progressive, size
     "The training tricks the settings switch on (lesson 08 measures each): MixUp, CutMix, progressive resizing"
     return [*([MixUp(s.mixup)] if s.mixup else []), *([CutMix(s.cutmix)] if s.cutmix else []), *([ProgressiveResize(round(s.size * s.progressive))] if s.progressive else [])]
 
-def recipe_fit(s:dict, # the run's settings: strategy, epochs, lr, div, pretrained
+def recipe_fit(s:dict, # the run's settings: strategy, epochs, lr, div, pretrained, bf16
                learn:Learner, # from `recipe_learner`
                cbs:list|None=None, # fastai callbacks for the fit: the run's files, `recipe_tricks`, your own
               ) -> Learner: # `learn`, trained
-    "Step 4: fine-tune with the settings' strategy (lesson 04's `fit_transfer`), or one cycle from scratch, on every process `data_parallel` finds"
-    with data_parallel(learn), warnings.catch_warnings():
+    "Step 4: fine-tune with the settings' strategy (lesson 04's `fit_transfer`), or one cycle from scratch, on every process `data_parallel` finds; in bfloat16 autocast if `bf16`"
+    with data_parallel(learn), warnings.catch_warnings(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=bool(s.bf16)):   # (left when the fit ends, however it ends)
         warnings.filterwarnings('ignore', message='Your generator is empty')   # split 'trainval': no validation photos, so no bar to draw for them
         if s.pretrained: fit_transfer(learn, s.strategy, s.epochs, s.lr, s.div, cbs=cbs)
         else: learn.fit_one_cycle(s.epochs, s.lr, cbs=cbs)
@@ -514,7 +516,7 @@ def _strategy_name(strategy, pretrained): return strategy if pretrained else 'sc
 def _recipe_name(s):
     "The one-line name of a recipe, as the run log's tables show it"
     extra = ''.join(f' · {k} {s[k]}' for k in ('mixup', 'cutmix', 'progressive', 'weighted', 'tta', 'unknown_classes', 'valid_per_class') if s[k])
-    extra += (f' · degrade {s.degrade:g} ({s.degrade_kinds})' if s.degrade else '') + (f' · phone {s.phone:g}' if s.phone else '') + (f' · warp {s.warp:g}' if s.warp != _WARP else '') + (f' · scored at {s.score_size}px' if s.score_size != s.size else '')
+    extra += (f' · degrade {s.degrade:g} ({s.degrade_kinds})' if s.degrade else '') + (f' · phone {s.phone:g}' if s.phone else '') + (' · bf16' if s.bf16 else '') + (f' · warp {s.warp:g}' if s.warp != _WARP else '') + (f' · scored at {s.score_size}px' if s.score_size != s.size else '')
     return f"{s.arch} · {_strategy_name(s.strategy, s.pretrained)} · {s.size}px · {s.epochs}ep · lr {s.lr:g}/{s.div:g} · ls {s.label_smoothing:g}{extra}"
 
 def recipe_card(s:dict, # the run's settings (`recipe_settings`)
@@ -782,3 +784,15 @@ def inference_rate(learn:Learner, # a trained classifier
         t = time.perf_counter(); tta_preds(learn, learn.dls.test_dl(items.reset_index(drop=True), with_labels=True, **kw), tta); whole.append(time.perf_counter() - t)
     rate = lambda ts: round(len(items) / statistics.median(ts), 1)
     return dict(network=rate(net), scoring=rate(whole), share=round(statistics.median(n / w for n, w in zip(net, whole)), 3))   # (the median pair: a burst of speed or a stall in one pass does not decide it)
+
+# %% ../nbs/04b_train.ipynb #1db41452
+def cpu_bf16() -> bool: # True where the CPU has bfloat16 instructions (AVX-512 BF16 or AMX), as Linux lists them in /proc/cpuinfo; False elsewhere
+    "Can this CPU multiply bfloat16 numbers in hardware?"
+    try: flags = Path('/proc/cpuinfo').read_text()
+    except OSError: return False
+    return re.search(r'\b(avx512_bf16|amx_bf16)\b', flags) is not None
+
+def check_bf16():
+    "Refuse bfloat16 training where it cannot pay, before any work: on a GPU (mixed precision is on already), and on a CPU without bfloat16 instructions"
+    if torch.cuda.is_available(): raise ValueError("bf16 is for CPUs: on a GPU, make_learner trains in mixed precision already (lesson 04). Leave bf16 out.")
+    if not cpu_bf16(): raise ValueError("This CPU has no bfloat16 instructions (AVX-512 BF16 or AMX), so bf16 would train slower, not faster. Leave bf16 out.")
