@@ -11,6 +11,7 @@ import torch, timm, torchvision
 from PIL import Image
 from safetensors.torch import save_file, load_file
 from fastai.callback.core import Callback, CancelEpochException
+from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.mixup import MixUp, CutMix
 from fastai.callback.progress import CSVLogger
 from fastai.data.core import DataLoaders
@@ -18,7 +19,7 @@ from fastai.data.transforms import Normalize
 from fastai.learner import Learner, load_learner
 from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
 from fastai.metrics import accuracy
-from fastai.torch_core import set_seed, rank_distrib, num_distrib, default_device, get_random_states, set_random_states, no_random, find_bs, to_detach
+from fastai.torch_core import set_seed, rank_distrib, num_distrib, default_device, get_random_states, set_random_states, no_random, find_bs, to_detach, to_float
 from fastai.vision.augment import AffineCoordTfm
 from fastcore.basics import AttrDict, getcallable, noop
 from fastcore.foundation import L
@@ -35,7 +36,7 @@ __all__ = ['PRESETS', 'PLAIN', 'MODEL_FORMAT', 'PROTOTYPES', 'CARD_BYTES', 'MAX_
            'recipe_items', 'recipe_dls', 'recipe_learner', 'recipe_tricks', 'recipe_fit', 'recipe_files',
            'recipe_score', 'save_model', 'recipe_card', 'recipe_log', 'parse_card_json', 'check_card', 'read_card',
            'load_model', 'top_classes', 'predict_probs', 'predict_images', 'trained_model', 'flowers_model',
-           'rescore_model', 'StepTimer', 'inference_rate', 'cpu_bf16', 'check_bf16']
+           'rescore_model', 'StepTimer', 'inference_rate', 'cpu_bf16', 'CPUBf16', 'check_bf16']
 
 # %% ../nbs/04b_train.ipynb #2a74741c
 def class_weights(items:pd.DataFrame, # an items table (`image_items`); its `train` rows are counted
@@ -415,17 +416,17 @@ def recipe_learner(s:dict, # the run's settings: seed, arch, pretrained, weights
     return make_learner(dls, s.arch, s.pretrained, s.weights, s.label_smoothing, **loss)
 
 # %% ../nbs/04b_train.ipynb #36cfd729
-def recipe_tricks(s:dict, # the run's settings: mixup, cutmix, progressive, size
+def recipe_tricks(s:dict, # the run's settings: mixup, cutmix, progressive, size, bf16
                  ) -> list: # fastai callbacks
-    "The training tricks the settings switch on (lesson 08 measures each): MixUp, CutMix, progressive resizing"
-    return [*([MixUp(s.mixup)] if s.mixup else []), *([CutMix(s.cutmix)] if s.cutmix else []), *([ProgressiveResize(round(s.size * s.progressive))] if s.progressive else [])]
+    "The training tricks the settings switch on (lesson 08 measures each): MixUp, CutMix, progressive resizing; and bfloat16 autocast (`CPUBf16`)"
+    return [*([MixUp(s.mixup)] if s.mixup else []), *([CutMix(s.cutmix)] if s.cutmix else []), *([ProgressiveResize(round(s.size * s.progressive))] if s.progressive else []), *([CPUBf16()] if s.get('bf16') else [])]
 
-def recipe_fit(s:dict, # the run's settings: strategy, epochs, lr, div, pretrained, bf16
+def recipe_fit(s:dict, # the run's settings: strategy, epochs, lr, div, pretrained
                learn:Learner, # from `recipe_learner`
                cbs:list|None=None, # fastai callbacks for the fit: the run's files, `recipe_tricks`, your own
               ) -> Learner: # `learn`, trained
-    "Step 4: fine-tune with the settings' strategy (lesson 04's `fit_transfer`), or one cycle from scratch, on every process `data_parallel` finds; in bfloat16 autocast if `bf16`"
-    with data_parallel(learn), warnings.catch_warnings(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=bool(s.bf16)):   # (left when the fit ends, however it ends)
+    "Step 4: fine-tune with the settings' strategy (lesson 04's `fit_transfer`), or one cycle from scratch, on every process `data_parallel` finds"
+    with data_parallel(learn), warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='Your generator is empty')   # split 'trainval': no validation photos, so no bar to draw for them
         if s.pretrained: fit_transfer(learn, s.strategy, s.epochs, s.lr, s.div, cbs=cbs)
         else: learn.fit_one_cycle(s.epochs, s.lr, cbs=cbs)
@@ -791,6 +792,13 @@ def cpu_bf16() -> bool: # True where the CPU has bfloat16 instructions (AVX-512 
     try: flags = Path('/proc/cpuinfo').read_text()
     except OSError: return False
     return re.search(r'\b(avx512_bf16|amx_bf16)\b', flags) is not None
+
+class CPUBf16(Callback):
+    "bfloat16 autocast on a CPU for the network's forward pass in a fit (fastai's `MixedPrecision` casts on CUDA only); the photos' pipeline, the loss and the optimiser stay float32"
+    order = MixedPrecision.order
+    def before_fit(self): self.learn.model.forward = torch.autocast('cpu', dtype=torch.bfloat16)(self.learn.model.forward)   # (only the call: an interrupted fit leaves no autocast on)
+    def after_pred(self): self.learn.pred = to_float(self.pred)
+    def after_fit(self): del self.learn.model.forward                     # the model's own forward again
 
 def check_bf16():
     "Refuse bfloat16 training where it cannot pay, before any work: on a GPU (mixed precision is on already), and on a CPU without bfloat16 instructions"
