@@ -236,7 +236,7 @@ def train_classifier(data:str|Path|None=None, # Flowers102 folder, or one sub-fo
                      out:str|Path='models/deepbloom.safetensors', # where the weights are saved (safetensors), the card beside them as .json
                      overwrite:bool=False, # replace a model already at `out`; the new files take its place only when complete
                      num_workers:int|None=None, # data-loading processes (default: none on a CPU, one per core with a GPU: `image_dls`); the numbers of a seed depend on it, so the log records it
-                     bf16:bool=False, # train in bfloat16 autocast, on a CPU with bfloat16 instructions only (`check_bf16`); it pays for partial fine-tuning, not full (lesson 04b measures both); scoring stays float32
+                     bf16:bool=False, # run the network's forward pass in bfloat16 autocast while it trains (`CPUBf16`), on a CPU with bfloat16 instructions only (`check_bf16`); lesson 04b measured it slower and more accurate; scoring stays float32
                      runs:str|Path|None=None, # the run log to append this run to (lesson 80); default `runs.jsonl` beside `out`
                      resume:bool=False, # continue an interrupted run from its checkpoint (`out` with suffix `.ckpt.pth`), with the same settings
                      cbs:list|None=None, # more fastai callbacks for the fit
@@ -419,7 +419,7 @@ def recipe_learner(s:dict, # the run's settings: seed, arch, pretrained, weights
 def recipe_tricks(s:dict, # the run's settings: mixup, cutmix, progressive, size, bf16
                  ) -> list: # fastai callbacks
     "The training tricks the settings switch on (lesson 08 measures each): MixUp, CutMix, progressive resizing; and bfloat16 autocast (`CPUBf16`)"
-    return [*([MixUp(s.mixup)] if s.mixup else []), *([CutMix(s.cutmix)] if s.cutmix else []), *([ProgressiveResize(round(s.size * s.progressive))] if s.progressive else []), *([CPUBf16()] if s.get('bf16') else [])]
+    return [*([MixUp(s.mixup)] if s.mixup else []), *([CutMix(s.cutmix)] if s.cutmix else []), *([ProgressiveResize(round(s.size * s.progressive))] if s.progressive else []), *([CPUBf16()] if s.bf16 else [])]
 
 def recipe_fit(s:dict, # the run's settings: strategy, epochs, lr, div, pretrained
                learn:Learner, # from `recipe_learner`
@@ -757,11 +757,11 @@ class StepTimer(Callback):
     def after_step(self): self.step += time.perf_counter() - self.t0; self.photos += find_bs(self.yb)
     def before_validate(self): self.t1 = time.perf_counter()
     def after_validate(self): self.valid += time.perf_counter() - self.t1
-    def after_fit(self): self.fit = time.perf_counter() - self.start
+    def after_fit(self): self.seconds = time.perf_counter() - self.start   # (not `self.fit`: that would shadow `Learner.fit`)
 
     def rates(self) -> dict: # photos per second of the steps alone (`network`), of the loop without validation (`loop`) and of the whole fit (`fit`), and the last two's shares of the first
         "What the fit measured, as rates"
-        r = dict(network=self.photos / self.step, loop=self.photos / (self.fit - self.valid), fit=self.photos / self.fit)
+        r = dict(network=self.photos / self.step, loop=self.photos / (self.seconds - self.valid), fit=self.photos / self.seconds)
         return {**{k: round(v, 1) for k, v in r.items()}, 'loop_share': round(r['loop'] / r['network'], 3), 'fit_share': round(r['fit'] / r['network'], 3)}
 
 def inference_rate(learn:Learner, # a trained classifier
@@ -801,6 +801,6 @@ class CPUBf16(Callback):
     def after_fit(self): del self.learn.model.forward                     # the model's own forward again
 
 def check_bf16():
-    "Refuse bfloat16 training where it cannot pay, before any work: on a GPU (mixed precision is on already), and on a CPU without bfloat16 instructions"
+    "Refuse bfloat16 training before any work where it does not belong: on a GPU (mixed precision is on already), and on a CPU without bfloat16 instructions"
     if torch.cuda.is_available(): raise ValueError("bf16 is for CPUs: on a GPU, make_learner trains in mixed precision already (lesson 04). Leave bf16 out.")
-    if not cpu_bf16(): raise ValueError("This CPU has no bfloat16 instructions (AVX-512 BF16 or AMX), so bf16 would train slower, not faster. Leave bf16 out.")
+    if not cpu_bf16(): raise ValueError("This CPU has no bfloat16 instructions (AVX-512 BF16 or AMX): bfloat16 would be emulated in software. Leave bf16 out.")
